@@ -1,0 +1,65 @@
+"""The SearchSpace contract and the registry that maps an arch.json's ``space`` to its class."""
+
+from __future__ import annotations
+
+import abc
+import random
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+from torch import nn
+
+from lsnas.arch import Architecture
+
+_SPACES: dict[str, type["SearchSpace"]] = {}
+
+
+def register_space(cls: type["SearchSpace"]) -> type["SearchSpace"]:
+    """Class decorator: make ``cls`` the space for architectures whose ``space`` is ``cls.name``."""
+    _SPACES[cls.name] = cls
+    return cls
+
+
+def get_space(name: str) -> "SearchSpace":
+    try:
+        return _SPACES[name]()
+    except KeyError:
+        raise KeyError(f"unknown search space {name!r}; known spaces: {', '.join(sorted(_SPACES))}") from None
+
+
+def known_spaces() -> list[str]:
+    return sorted(_SPACES)
+
+
+class SearchSpace(abc.ABC):
+    """Knows its architectures: validates, samples, mutates, encodes and builds them."""
+
+    name: ClassVar[str]
+
+    @abc.abstractmethod
+    def canonical_genotype(self, genotype: Any) -> dict:
+        """Validate ``genotype`` and return its canonical JSON form; raise ValueError saying what is wrong."""
+
+    def architecture(self, genotype: Any) -> Architecture:
+        return Architecture(self.name, genotype)
+
+    @abc.abstractmethod
+    def sample(self, rng: random.Random) -> Architecture:
+        """A uniformly random architecture."""
+
+    @abc.abstractmethod
+    def mutate(self, arch: Architecture, rng: random.Random) -> Architecture:
+        """A neighbour of ``arch`` differing in one decision."""
+
+    @abc.abstractmethod
+    def encode(self, arch: Architecture) -> np.ndarray:
+        """A fixed-length float vector for surrogates; ``decode(encode(a)) == a``."""
+
+    @abc.abstractmethod
+    def decode(self, vector: np.ndarray) -> Architecture:
+        """The architecture a (possibly continuous) vector encodes."""
+
+    @abc.abstractmethod
+    def build(self, arch: Architecture, num_classes: int, input_shape: tuple[int, int, int],
+              **network: Mapping[str, Any]) -> nn.Module:
+        """The trainable network of ``arch`` for images of ``input_shape`` (C, H, W)."""

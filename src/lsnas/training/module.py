@@ -1,0 +1,80 @@
+"""The LightningModule that trains a final (discrete) architecture under a protocol."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy
+
+from lsnas.training.regularizers import cutout
+
+
+def accuracy_metrics(num_classes: int, prefix: str) -> MetricCollection:
+    return MetricCollection({"top1": MulticlassAccuracy(num_classes, top_k=1, average="micro"),
+                             "top5": MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")},
+                            prefix=prefix)
+
+
+class ClassificationModule(L.LightningModule):
+    """Cross-entropy training with the DARTS extras: auxiliary loss, cutout, drop-path ramped linearly
+    from 0 to ``drop_path_prob`` over the epochs, label smoothing. Optimiser and scheduler are partials
+    from the protocol config."""
+
+    def __init__(self, net: nn.Module, num_classes: int, optimizer: Callable, scheduler: Callable | None = None,
+                 label_smoothing: float = 0.0, aux_weight: float = 0.0, cutout: int = 0,
+                 drop_path_prob: float = 0.0, arch: dict | None = None):
+        super().__init__()
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
+        self.net = net
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.train_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
+        self.val_metrics = accuracy_metrics(num_classes, "val/")
+        self.test_metrics = accuracy_metrics(num_classes, "test/")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def on_train_epoch_start(self) -> None:
+        if hasattr(self.net, "drop_path_prob"):
+            self.net.drop_path_prob = self.hparams.drop_path_prob * self.current_epoch / self.trainer.max_epochs
+            self.log("train/drop_path_prob", self.net.drop_path_prob, on_step=False, on_epoch=True)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        x = cutout(x, self.hparams.cutout)  # on the device, after normalisation, as DARTS
+        if hasattr(self.net, "forward_with_aux"):
+            logits, logits_aux = self.net.forward_with_aux(x)
+        else:
+            logits, logits_aux = self.net(x), None
+        loss = self.criterion(logits, y)
+        if logits_aux is not None and self.hparams.aux_weight > 0:
+            loss = loss + self.hparams.aux_weight * self.criterion(logits_aux, y)
+        self.train_top1(logits, y)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True)
+        self.log("train/top1", self.train_top1, prog_bar=True, on_step=False, on_epoch=True)
+        return loss
+
+    def _eval_step(self, batch, metrics: MetricCollection, stage: str) -> None:
+        x, y = batch
+        logits = self.net(x)
+        self.log(f"{stage}/loss", self.criterion(logits, y), on_epoch=True, sync_dist=True)
+        metrics(logits, y)
+        self.log_dict(metrics, prog_bar=stage == "val", on_epoch=True)
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._eval_step(batch, self.val_metrics, "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._eval_step(batch, self.test_metrics, "test")
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer), "interval": "epoch"}}
