@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from lsnas.utils.io import atomic_write_text
 
@@ -67,7 +68,7 @@ class Architecture:
 
     # -- I/O -----------------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, data: Any, source: str = "<dict>") -> "Architecture":
+    def from_dict(cls, data: Any, source: str = "<dict>") -> Architecture:
         if not isinstance(data, Mapping):
             raise ArchitectureError(f"{source}: expected a JSON object with keys 'space' and 'genotype', "
                                     f"got {type(data).__name__}")
@@ -81,7 +82,7 @@ class Architecture:
             raise ArchitectureError(f"{source}: {e}") from None
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Architecture":
+    def load(cls, path: str | os.PathLike) -> Architecture:
         path = Path(path)
         if path.is_dir():
             path = path / ARCH_FILENAME

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import abc
 import random
-from typing import Any, ClassVar, Mapping
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 from torch import nn
 
 from lsnas.arch import Architecture
 
-_SPACES: dict[str, type["SearchSpace"]] = {}
+_SPACES: dict[str, type[SearchSpace]] = {}
 
 
-def register_space(cls: type["SearchSpace"]) -> type["SearchSpace"]:
+def register_space(cls: type[SearchSpace]) -> type[SearchSpace]:
     """Class decorator: make ``cls`` the space for architectures whose ``space`` is ``cls.name``."""
     _SPACES[cls.name] = cls
     return cls
 
 
-def get_space(name: str) -> "SearchSpace":
+def get_space(name: str) -> SearchSpace:
     try:
         return _SPACES[name]()
     except KeyError:

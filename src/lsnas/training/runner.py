@@ -91,9 +91,11 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     loggers = [instantiate(c) for c in cfg.logger.values()] if cfg.get("logger") else []
     if loggers:
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+    recipe = OmegaConf.to_container(p.get("trainer") or {})  # e.g. limit_train_batches for demos
     trainer: L.Trainer = instantiate(cfg.trainer, precision=resolve_precision(cfg.trainer.precision),
                                      max_epochs=p.epochs, gradient_clip_val=p.grad_clip or None,
-                                     default_root_dir=str(run_dir), logger=loggers or False, callbacks=callbacks)
+                                     default_root_dir=str(run_dir), logger=loggers or False, callbacks=callbacks,
+                                     **recipe)
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_checkpoint(cfg.get("ckpt_path"), run_dir))
     fit_s = time.perf_counter() - started

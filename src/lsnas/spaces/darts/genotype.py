@@ -8,7 +8,8 @@ official ``Genotype`` namedtuple. Inputs 0 and 1 are the two previous cells' out
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
