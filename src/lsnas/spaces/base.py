@@ -64,3 +64,7 @@ class SearchSpace(abc.ABC):
     def build(self, arch: Architecture, num_classes: int, input_shape: tuple[int, int, int],
               **network: Mapping[str, Any]) -> nn.Module:
         """The trainable network of ``arch`` for images of ``input_shape`` (C, H, W)."""
+
+    def supernet(self, num_classes: int, input_shape: tuple[int, int, int], **kwargs) -> nn.Module:
+        """The weight-sharing network of one-shot methods, for spaces that have one."""
+        raise NotImplementedError(f"the {self.name!r} space has no supernet; one-shot methods cannot search it")

@@ -26,3 +26,70 @@ class WallClock(L.Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.previous_s = float(state_dict["elapsed_s"])
+
+
+class EpochSeed(L.Callback):
+    """Reseed every RNG at each epoch start from (seed, epoch).
+
+    Lightning creates the epoch's data iterator after ``on_train_epoch_start``, so shuffling,
+    augmentation and sampling (GDAS's Gumbel noise) of epoch k are the same whether the run was
+    interrupted or not: a search resumed from a checkpoint continues exactly.
+    """
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        from lightning.fabric.utilities.seed import seed_everything
+
+        seed_everything(self.seed * 100_003 + trainer.current_epoch + trainer.global_rank * 7_919, workers=True,
+                        verbose=False)
+
+
+class GenotypeTrace(L.Callback):
+    """After each epoch: log the derived genotype and append it to ``<run dir>/genotypes.jsonl``
+    (rank 0). On resume, lines of epochs not yet reached again are dropped first, so the trace
+    never holds an epoch twice."""
+
+    def __init__(self, path):
+        from pathlib import Path
+
+        self.path = Path(path)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        import json
+
+        from lsnas.utils.io import atomic_write_text
+
+        if trainer.is_global_zero and self.path.exists():
+            kept = [ln for ln in self.path.read_text().splitlines()
+                    if ln.strip() and json.loads(ln)["epoch"] < trainer.current_epoch]
+            atomic_write_text(self.path, "".join(f"{ln}\n" for ln in kept))
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        import json
+        import logging
+
+        genotype = pl_module.genotype()
+        if not trainer.is_global_zero:
+            return
+        logging.getLogger("lsnas.search").info("epoch %d genotype %s", trainer.current_epoch,
+                                               json.dumps(genotype, separators=(",", ":")))
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"epoch": trainer.current_epoch, "genotype": genotype}) + "\n")
+        for logger in trainer.loggers:  # W&B shows the genotype as text next to the curves
+            experiment = getattr(logger, "experiment", None)
+            if type(logger).__name__ == "WandbLogger" and experiment is not None:
+                experiment.log({"genotype": json.dumps(genotype), "epoch": trainer.current_epoch})
+
+
+class StopAfterEpochs(L.Callback):
+    """End this invocation after ``epochs`` epochs in total, keeping the schedule of the full run
+    (``stop_after_epochs=``): for time-limited jobs that resume with ``ckpt_path=last``."""
+
+    def __init__(self, epochs: int):
+        self.epochs = epochs
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.current_epoch + 1 >= self.epochs:
+            trainer.should_stop = True

@@ -88,7 +88,10 @@ class FactorizedReduce(nn.Module):
         self.bn = nn.BatchNorm2d(c_out, affine=affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu(x)
+        return self.forward_relu_applied(self.relu(x))
+
+    def forward_relu_applied(self, x: torch.Tensor) -> torch.Tensor:
+        """The op on an input already through ReLU (the supernet shares one ReLU between edges)."""
         shifted = x[:, :, 1:, 1:]
         if x.shape[-1] % 2 or x.shape[-2] % 2:
             # Odd sizes (where the official code fails): pad so both branches give ceil(H/2).

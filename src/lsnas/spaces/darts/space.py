@@ -86,3 +86,10 @@ class DartsSpace(SearchSpace):
                 f"but {height}x{width} inputs give {cls.feature_size_at_aux(min(height, width))}px; raise "
                 "dataset.resolution or set protocol.model.auxiliary=false")
         return cls(arch.genotype, init_channels, num_classes, layers, auxiliary=auxiliary, in_channels=in_channels)
+
+    def supernet(self, num_classes: int, input_shape: tuple[int, int, int], network: str = "cifar",
+                 init_channels: int = 16, layers: int = 8, **variant) -> nn.Module:
+        """The one-shot search network; ``variant``: partial_k, edge_normalization (PC-DARTS)."""
+        from lsnas.spaces.darts.supernet import DartsSupernet
+
+        return DartsSupernet(num_classes, input_shape, init_channels, layers, network, **variant)

@@ -1,0 +1,1 @@
+"""Search methods: one-shot methods are LightningModules (oneshot/), multi-trial methods are loops."""

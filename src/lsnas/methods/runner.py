@@ -1,0 +1,97 @@
+"""What ``search.py`` does: run a one-shot method over a space on a dataset and write the result."""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.utils import get_class, instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+from omegaconf import DictConfig, OmegaConf
+
+from lsnas.arch import ARCH_FILENAME
+from lsnas.data.search import SearchDataModule
+from lsnas.spaces import known_spaces
+from lsnas.training.callbacks import EpochSeed, GenotypeTrace, StopAfterEpochs, WallClock
+from lsnas.training.runner import CHECKPOINT_DIR, resolve_checkpoint, resolve_precision
+from lsnas.utils.io import atomic_write_json
+from lsnas.viz import plot_cell, plot_edge_weights
+
+log = logging.getLogger(__name__)
+
+
+def check_method_space(method_cls: type, space: str) -> None:
+    if space not in method_cls.spaces:
+        raise ValueError(f"method {method_cls.__name__} cannot search the {space!r} space; it supports: "
+                         f"{', '.join(method_cls.spaces)} (setting: space=...). Known spaces: "
+                         f"{', '.join(known_spaces())}")
+
+
+def peak_memory_bytes() -> int:
+    if torch.cuda.is_available():
+        return int(torch.cuda.max_memory_allocated())
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def _strategy(cfg: DictConfig, method_cls: type) -> str | None:
+    strategy = cfg.trainer.get("strategy")
+    if strategy == "ddp" and method_cls.find_unused_parameters:
+        return "ddp_find_unused_parameters_true"  # e.g. GDAS computes one op per edge
+    return strategy
+
+
+def search(cfg: DictConfig, run_dir: str | Path) -> dict:
+    run_dir = Path(run_dir)
+    method_cls = get_class(cfg.method.module._target_)
+    check_method_space(method_cls, cfg.space.name)
+    L.seed_everything(cfg.seed, workers=True)
+
+    base = instantiate(cfg.dataset, batch_size=cfg.method.batch_size)
+    datamodule = SearchDataModule(base, train_portion=cfg.method.train_portion, seed=cfg.seed)
+    method = instantiate(cfg.method.module, num_classes=base.num_classes, input_shape=list(base.input_shape),
+                         space=OmegaConf.to_container(cfg.space))
+    clock = WallClock()
+    callbacks = [ModelCheckpoint(dirpath=run_dir / CHECKPOINT_DIR, save_last=True, save_top_k=0), clock,
+                 EpochSeed(cfg.seed), GenotypeTrace(run_dir / "genotypes.jsonl"), RichProgressBar(leave=True)]
+    if cfg.get("stop_after_epochs"):
+        callbacks.append(StopAfterEpochs(cfg.stop_after_epochs))
+    loggers = [instantiate(c) for c in cfg.logger.values()] if cfg.get("logger") else []
+    trainer_kwargs = {"strategy": s} if (s := _strategy(cfg, method_cls)) else {}
+    trainer: L.Trainer = instantiate(cfg.trainer, precision=resolve_precision(cfg.trainer.precision),
+                                     max_epochs=cfg.method.epochs, default_root_dir=str(run_dir),
+                                     logger=loggers or False, callbacks=callbacks, **trainer_kwargs)
+    started = time.perf_counter()
+    trainer.fit(method, datamodule=datamodule, ckpt_path=resolve_checkpoint(cfg.get("ckpt_path"), run_dir))
+    fit_s = time.perf_counter() - started
+
+    # Every rank must hold the same architecture parameters (one genotype under DDP).
+    flat = torch.cat([p.detach().float().flatten() for p in method.supernet.arch_parameters()])
+    gathered = trainer.strategy.all_gather(flat)
+    consistent = bool((gathered == flat).all())
+    if not consistent:
+        raise RuntimeError("architecture parameters differ across ranks; refusing to write an architecture")
+    arch = method.architecture()
+    summary = {"method": cfg.method.name, "space": cfg.space.name, "dataset": cfg.dataset.name,
+               "seed": cfg.seed, "genotype": arch.genotype, "arch_digest": arch.digest,
+               "epochs": trainer.current_epoch, "completed": trainer.current_epoch >= cfg.method.epochs,
+               "wall_time_s": round(clock.elapsed_s, 2),
+               "wall_time_this_run_s": round(fit_s, 2), "peak_memory_bytes": peak_memory_bytes(),
+               "world_size": trainer.world_size, "ranks_consistent": consistent,
+               "precision": str(trainer.precision)}
+    if trainer.is_global_zero:
+        weights = method.edge_weights()
+        for kind in ("normal", "reduce"):
+            plot_cell(arch.genotype, kind, run_dir / f"cell_{kind}.png")
+        plot_edge_weights(weights, run_dir / "alphas.png", title=f"{cfg.method.name} on {cfg.dataset.name}")
+        atomic_write_json(run_dir / "alphas.json", {k: v.tolist() for k, v in weights.items()})
+        arch.save(run_dir / ARCH_FILENAME)
+        atomic_write_json(run_dir / "search_summary.json", summary)
+        print(f"genotype {json.dumps(arch.genotype, separators=(',', ':'))}")
+        print(f"architecture written to {run_dir / ARCH_FILENAME}; train it with:\n"
+              f"  python train.py arch={run_dir / ARCH_FILENAME} dataset={cfg.dataset.name}")
+    return summary

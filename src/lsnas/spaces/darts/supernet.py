@@ -1,0 +1,235 @@
+"""The DARTS one-shot supernet (the official search network), shared by DARTS, PC-DARTS and GDAS.
+
+Every edge of a cell mixes the 8 operations; BN has no affine parameters and pooling is followed
+by a non-affine BN, as in the official ``model_search.py``. Three variants of the same mathematics:
+
+- DARTS: ``sum_k w_k * op_k(x)`` on every edge;
+- PC-DARTS: the mix runs on the first 1/K of the channels, the rest bypass it (max-pooled on
+  reduction edges), then a channel shuffle; edges into a node are weighted by softmax(beta);
+- GDAS: hard one-hot weights; only the sampled op is computed.
+
+Work that is the same for every edge reading a state is done once per state: the ReLU that
+starts every conv op (and factorized reduce), pooling + non-affine BN (parameter-free, so equal
+across edges in training mode), the partial-channel slices. 'none' contributes exactly zero and
+is skipped. The sums run in the official order, so results match the straightforward
+per-edge computation (tests/spaces/test_darts_supernet.py).
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from lsnas.spaces.darts.genotype import CELL_TYPES, NUM_EDGES, NUM_NODES
+from lsnas.spaces.darts.ops import PRIMITIVES, FactorizedReduce, ReLUConvBN, make_op
+
+CONV_OPS = ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
+POOL_OPS = ("max_pool_3x3", "avg_pool_3x3")
+_INDEX = {name: k for k, name in enumerate(PRIMITIVES)}
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    b, c, h, w = x.shape
+    return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
+
+
+class EdgeOps(nn.Module):
+    """The parametric ops of one edge (conv ops; factorized reduce on strided edges)."""
+
+    def __init__(self, channels: int, stride: int):
+        super().__init__()
+        self.stride = stride
+        self.convs = nn.ModuleDict({name: make_op(name, channels, stride, affine=False) for name in CONV_OPS})
+        self.reduce = FactorizedReduce(channels, channels, affine=False) if stride == 2 else None
+
+    def conv(self, name: str, relu_x: torch.Tensor) -> torch.Tensor:
+        y = relu_x
+        for m in islice(self.convs[name], 1, None):  # its leading ReLU was applied once, shared
+            y = m(y)
+        return y
+
+
+class _InputState:
+    """One cell state as read by its outgoing edges; shared pieces are computed on first use."""
+
+    def __init__(self, cell: SearchCell, x: torch.Tensor, index: int, stride: int):
+        self.cell, self.index, self.stride = cell, index, stride
+        c_part = x.shape[1] // cell.partial_k
+        self.part = x if cell.partial_k == 1 else x[:, :c_part]
+        self.rest = None if cell.partial_k == 1 else x[:, c_part:]
+        self._cache: dict[str, torch.Tensor] = {}
+
+    def get(self, name: str) -> torch.Tensor:
+        if name not in self._cache:
+            self._cache[name] = self._compute(name)
+        return self._cache[name]
+
+    def _compute(self, name: str) -> torch.Tensor:
+        if name == "relu":
+            return F.relu(self.part)
+        if name in POOL_OPS:
+            pool = (F.max_pool2d(self.part, 3, self.stride, 1) if name == "max_pool_3x3"
+                    else F.avg_pool2d(self.part, 3, self.stride, 1, count_include_pad=False))
+            return self.cell.pool_bn[f"{name}_{self.index}"](pool)
+        if name == "bypass":  # PC-DARTS: the channels that skip the mixed op
+            return self.rest if self.stride == 1 else F.max_pool2d(self.rest, 2, 2)
+        raise KeyError(name)
+
+
+class SearchCell(nn.Module):
+    def __init__(self, c_prev_prev: int, c_prev: int, c: int, reduction: bool, reduction_prev: bool,
+                 partial_k: int = 1):
+        super().__init__()
+        if c % partial_k:
+            raise ValueError(f"partial channels: {c} channels do not split into K={partial_k} parts "
+                             "(setting: method.partial_channels)")
+        self.reduction, self.partial_k = reduction, partial_k
+        self.preprocess0 = (FactorizedReduce(c_prev_prev, c, affine=False) if reduction_prev
+                            else ReLUConvBN(c_prev_prev, c, 1, 1, 0, affine=False))
+        self.preprocess1 = ReLUConvBN(c_prev, c, 1, 1, 0, affine=False)
+        c_part = c // partial_k
+        self.edges = nn.ModuleList(EdgeOps(c_part, self.stride_from(j))
+                                   for i in range(NUM_NODES) for j in range(i + 2))
+        # One non-affine BN per (pool op, input state): equal to the official per-edge BNs, whose
+        # inputs (and so batch statistics and running estimates) are identical.
+        self.pool_bn = nn.ModuleDict({f"{name}_{j}": nn.BatchNorm2d(c_part, affine=False)
+                                      for name in POOL_OPS for j in range(NUM_NODES + 1)})
+        self.multiplier = NUM_NODES
+
+    def stride_from(self, j: int) -> int:
+        return 2 if self.reduction and j < 2 else 1
+
+    def _mixed(self, edge: EdgeOps, state: _InputState, w: torch.Tensor, sampled: int | None) -> torch.Tensor:
+        if sampled is not None:  # GDAS: one op computed; the other weights are 0 but carry gradient
+            y = self._op(edge, state, PRIMITIVES[sampled], w) * w[sampled]
+            y = y + (w.sum() - w[sampled])
+        else:
+            y = 0
+            for name in PRIMITIVES[1:]:  # official order; 'none' adds exactly zero
+                y = y + w[_INDEX[name]] * self._op(edge, state, name, w)
+        if self.partial_k > 1:
+            y = channel_shuffle(torch.cat([y, state.get("bypass")], dim=1), self.partial_k)
+        return y
+
+    def _op(self, edge: EdgeOps, state: _InputState, name: str, w: torch.Tensor) -> torch.Tensor:
+        if name in CONV_OPS:
+            return edge.conv(name, state.get("relu"))
+        if name in POOL_OPS:
+            return state.get(name)
+        if name == "skip_connect":
+            return state.part if edge.stride == 1 else edge.reduce.forward_relu_applied(state.get("relu"))
+        # 'none' (only reached when GDAS samples it): zeros of the edge's output shape
+        ref = state.part if edge.stride == 1 else state.part[:, :, ::2, ::2]
+        return ref.mul(0.0)
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor,
+                edge_scales: torch.Tensor | None = None, sampled: list[int] | None = None) -> torch.Tensor:
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        inputs = [_InputState(self, s, j, self.stride_from(j)) for j, s in enumerate(states)]
+        e = 0
+        for i in range(NUM_NODES):
+            node = 0
+            for j in range(i + 2):
+                y = self._mixed(self.edges[e], inputs[j], weights[e], None if sampled is None else sampled[e])
+                node = node + (y if edge_scales is None else edge_scales[e] * y)
+                e += 1
+            states.append(node)
+            inputs.append(_InputState(self, node, i + 2, 1))
+        return torch.cat(states[-self.multiplier:], dim=1)
+
+
+class DartsSupernet(nn.Module):
+    """The search network: stem, ``layers`` search cells (reductions at 1/3 and 2/3), classifier.
+
+    Architecture parameters are ``nn.Parameter``s (DDP averages their gradients, checkpoints hold
+    them): ``alpha_normal``/``alpha_reduce`` (14 x 8) and, with edge normalisation,
+    ``beta_normal``/``beta_reduce`` (14).
+    """
+
+    def __init__(self, num_classes: int, input_shape: tuple[int, int, int], init_channels: int = 16,
+                 layers: int = 8, network: str = "cifar", stem_multiplier: int = 3, partial_k: int = 1,
+                 edge_normalization: bool = False):
+        super().__init__()
+        in_channels = input_shape[0]
+        c = init_channels
+        if network == "cifar":
+            c_stem = stem_multiplier * c
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, c_stem, 3, padding=1, bias=False),
+                                      nn.BatchNorm2d(c_stem))
+            c_prev_prev = c_prev = c_stem
+            reduction_prev = False
+        elif network == "imagenet":
+            self.stem0 = nn.Sequential(
+                nn.Conv2d(in_channels, c // 2, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c // 2),
+                nn.ReLU(inplace=True), nn.Conv2d(c // 2, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c))
+            self.stem1 = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(c, c, 3, stride=2, padding=1, bias=False),
+                                       nn.BatchNorm2d(c))
+            c_prev_prev = c_prev = c
+            reduction_prev = True
+        else:
+            raise ValueError(f"unknown supernet network {network!r}; valid: cifar, imagenet (setting: space.network)")
+        self.network = network
+        self.cells = nn.ModuleList()
+        c_curr = c
+        for i in range(layers):
+            reduction = i in (layers // 3, 2 * layers // 3)
+            if reduction:
+                c_curr *= 2
+            cell = SearchCell(c_prev_prev, c_prev, c_curr, reduction, reduction_prev, partial_k)
+            self.cells.append(cell)
+            reduction_prev = reduction
+            c_prev_prev, c_prev = c_prev, cell.multiplier * c_curr
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c_prev, num_classes)
+        self.alpha_normal = nn.Parameter(1e-3 * torch.randn(NUM_EDGES, len(PRIMITIVES)))
+        self.alpha_reduce = nn.Parameter(1e-3 * torch.randn(NUM_EDGES, len(PRIMITIVES)))
+        if edge_normalization:
+            self.beta_normal = nn.Parameter(1e-3 * torch.randn(NUM_EDGES))
+            self.beta_reduce = nn.Parameter(1e-3 * torch.randn(NUM_EDGES))
+        else:
+            self.beta_normal = self.beta_reduce = None
+
+    # -- parameter groups ----------------------------------------------------------------------
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return [p for name, p in self.named_parameters() if name.startswith(("alpha_", "beta_"))]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        return [p for name, p in self.named_parameters() if not name.startswith(("alpha_", "beta_"))]
+
+    def alphas(self) -> dict[str, nn.Parameter]:
+        return {"normal": self.alpha_normal, "reduce": self.alpha_reduce}
+
+    def edge_scales(self) -> dict[str, torch.Tensor] | None:
+        """PC-DARTS edge normalisation: per node, softmax of beta over its incoming edges."""
+        if self.beta_normal is None:
+            return None
+        out = {}
+        for kind, beta in (("normal", self.beta_normal), ("reduce", self.beta_reduce)):
+            parts, start = [], 0
+            for i in range(NUM_NODES):
+                parts.append(F.softmax(beta[start:start + i + 2], dim=-1))
+                start += i + 2
+            out[kind] = torch.cat(parts)
+        return out
+
+    # -- forward -----------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, weights: dict[str, torch.Tensor] | None = None,
+                sampled: dict[str, list[int]] | None = None) -> torch.Tensor:
+        """``weights``: per cell type, the (14, 8) op weights (default: softmax(alpha));
+        ``sampled``: per cell type, the op index computed on each edge (GDAS)."""
+        if weights is None:
+            weights = {kind: F.softmax(a, dim=-1) for kind, a in self.alphas().items()}
+        scales = self.edge_scales()
+        if self.network == "cifar":
+            s0 = s1 = self.stem(x)
+        else:
+            s0 = self.stem0(x)
+            s1 = self.stem1(s0)
+        for cell in self.cells:
+            kind = CELL_TYPES[cell.reduction]
+            s0, s1 = s1, cell(s0, s1, weights[kind], None if scales is None else scales[kind],
+                              None if sampled is None else sampled[kind])
+        return self.classifier(self.global_pooling(s1).flatten(1))

@@ -1,0 +1,82 @@
+"""Pictures of architectures and searches: DARTS cell diagrams and architecture-weight heat maps."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from lsnas.spaces.darts.genotype import CELL_TYPES, NUM_NODES  # noqa: E402
+from lsnas.spaces.darts.ops import PRIMITIVES  # noqa: E402
+
+OP_COLORS = {"max_pool_3x3": "#1f77b4", "avg_pool_3x3": "#17becf", "skip_connect": "#7f7f7f",
+             "sep_conv_3x3": "#d62728", "sep_conv_5x5": "#ff7f0e", "dil_conv_3x3": "#2ca02c",
+             "dil_conv_5x5": "#9467bd"}
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def plot_cell(genotype: dict, kind: str, path: str | os.PathLike) -> Path:
+    """A DARTS cell as a left-to-right DAG: inputs c_{k-2}, c_{k-1}, nodes 0-3, output c_{k}."""
+    pos = {0: (0.0, 1.5), 1: (0.0, -1.5)}
+    for i in range(NUM_NODES):
+        pos[i + 2] = (1.5 + 1.3 * i, 1.2 if i % 2 == 0 else -1.2)
+    out = (1.5 + 1.3 * NUM_NODES + 0.3, 0.0)
+    labels = {0: "c[k-2]", 1: "c[k-1]", **{i + 2: str(i) for i in range(NUM_NODES)}}
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    for k, (op, src) in enumerate(genotype[kind]):
+        dst = k // 2 + 2
+        (x0, y0), (x1, y1) = pos[src], pos[dst]
+        bend = 0.25 if (k % 2) else -0.25
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                    arrowprops=dict(arrowstyle="->", color=OP_COLORS.get(op, "k"), lw=1.8,
+                                    connectionstyle=f"arc3,rad={bend}", shrinkA=14, shrinkB=14))
+        t = 0.68  # label near the destination, where edges into one node separate
+        mx, my = x0 + t * (x1 - x0), y0 + t * (y1 - y0) + bend * 0.7
+        ax.text(mx, my, op, fontsize=7, ha="center", va="center", color=OP_COLORS.get(op, "k"),
+                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
+    for node in genotype[f"{kind}_concat"]:
+        ax.annotate("", xy=out, xytext=pos[node], arrowprops=dict(arrowstyle="->", color="#bbbbbb", lw=1,
+                                                                   shrinkA=14, shrinkB=14))
+    for node, (x, y) in pos.items():
+        ax.text(x, y, labels[node], ha="center", va="center", fontsize=9,
+                bbox=dict(boxstyle="circle" if node >= 2 else "round", fc="#fff3b0" if node >= 2 else "#c7e9c0"))
+    ax.text(*out, "c[k]", ha="center", va="center", fontsize=9, bbox=dict(boxstyle="round", fc="#fdd0a2"))
+    ax.set_title(f"{kind} cell")
+    ax.set_xlim(-0.6, out[0] + 0.6)
+    ax.set_ylim(-2.4, 2.4)
+    ax.axis("off")
+    return _save(fig, path)
+
+
+def edge_labels() -> list[str]:
+    names = ["c[k-2]", "c[k-1]"] + [str(i) for i in range(NUM_NODES)]
+    return [f"{i} <- {names[j]}" for i in range(NUM_NODES) for j in range(i + 2)]
+
+
+def plot_edge_weights(weights: dict[str, np.ndarray], path: str | os.PathLike, title: str = "") -> Path:
+    """Heat maps (edges x operations) of the architecture weights of both cell types."""
+    fig, axes = plt.subplots(1, len(CELL_TYPES), figsize=(11, 5.2), constrained_layout=True)
+    for ax, kind in zip(axes, CELL_TYPES):
+        w = np.asarray(weights[kind])
+        im = ax.imshow(w, cmap="viridis", aspect="auto")
+        ax.set_xticks(range(len(PRIMITIVES)), PRIMITIVES, rotation=60, ha="right", fontsize=7)
+        ax.set_yticks(range(w.shape[0]), edge_labels(), fontsize=7)
+        ax.set_title(f"{kind} cell")
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
