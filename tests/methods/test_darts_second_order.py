@@ -47,7 +47,7 @@ def test_unrolled_step_matches_exact_double_backward():
 
     exact = exact_unrolled_gradient(method, opt, x_w, y_w, x_a, y_a)
     # The paper's eps = 0.01/||v|| probes far enough to cross ReLU / max-pool kinks of a 6-image 8x8
-    # network; in float64 a 1e-6 probe isolates the formula (1e-4 still crosses kinks here), which is what is under test.
+    # network (so does 1e-4); in float64 a 1e-6 probe isolates the formula, which is what is under test.
     assert method.hvp_eps == 0.01
     method.hvp_eps = 1e-6
     before = [w.detach().clone() for w in method.supernet.weight_parameters()]

@@ -46,9 +46,9 @@ def reference_forward(net: DartsSupernet, x):
         kind = CELL_TYPES[cell.reduction]
         states = [cell.preprocess0(s0), cell.preprocess1(s1)]
         e = 0
-        for i in range(NUM_NODES):
+        for _ in range(NUM_NODES):
             terms = []
-            for j, h in enumerate(states):
+            for h in states:
                 y = reference_mixed(cell.edges[e], h, weights[kind][e], cell.partial_k)
                 terms.append(y if scales is None else scales[kind][e] * y)
                 e += 1

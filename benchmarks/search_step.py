@@ -1,0 +1,101 @@
+"""Seconds per search step (architecture step + weight step) and peak memory of the one-shot methods.
+
+    python benchmarks/search_step.py                 # the table: 4 methods x batch 32, 64
+    python benchmarks/search_step.py --threads 2 --steps 3 --batch 32 --methods darts1
+
+CIFAR resolution (32x32), supernet C=16 with 8 cells, 10 classes, random data. Each configuration
+runs in a fresh process, so peak RSS (ru_maxrss) is that configuration's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+METHODS = {
+    "darts1": ("lsnas.methods.oneshot.DARTS", {"order": 1}),
+    "darts2": ("lsnas.methods.oneshot.DARTS", {"order": 2}),
+    "pcdarts": ("lsnas.methods.oneshot.PCDARTS", {"order": 1, "partial_channels": 4}),
+    "gdas": ("lsnas.methods.oneshot.GDAS", {}),
+}
+
+
+def one(method: str, batch: int, steps: int, threads: int, channels_last: bool) -> dict:
+    import torch
+    from hydra.utils import get_class
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    target, kwargs = METHODS[method]
+    space = {"name": "darts", "network": "cifar", "init_channels": 16, "layers": 8}
+    m = get_class(target)(num_classes=10, input_shape=(3, 32, 32), space=space,
+                          w_optimizer=lambda p: torch.optim.SGD(p, lr=0.025, momentum=0.9, weight_decay=3e-4),
+                          a_optimizer=lambda p: torch.optim.Adam(p, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3),
+                          **kwargs)
+    if method == "gdas":
+        m.tau = 10.0
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    m = m.to(memory_format=fmt)
+    net = m.supernet
+    w_opt = torch.optim.SGD(net.weight_parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
+    a_opt = torch.optim.Adam(net.arch_parameters(), lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
+    data = [(torch.randn(batch, 3, 32, 32).contiguous(memory_format=fmt), torch.randint(0, 10, (batch,)))
+            for _ in range(2)]
+    (x_w, y_w), (x_a, y_a) = data
+
+    def step():
+        # The same mathematics as OneShotMethod.training_step, without a Trainer around it.
+        grads = m.arch_gradients(x_w, y_w, x_a, y_a, w_opt)
+        for p, g in zip(net.arch_parameters(), grads):
+            p.grad = g
+        a_opt.step()
+        a_opt.zero_grad(set_to_none=True)
+        w_opt.zero_grad()
+        loss = m.criterion(m.search_forward(x_w), y_w)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.weight_parameters(), 5.0)
+        w_opt.step()
+
+    step()  # warm-up (allocator, oneDNN primitive caches, momentum buffers for order 2)
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    return {"method": method, "batch": batch, "threads": threads, "channels_last": channels_last,
+            "s_per_step": statistics.median(times), "min_s": min(times),
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    ap.add_argument("--batch", nargs="+", type=int, default=[32, 64])
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(one(args.methods[0], args.batch[0], args.steps, args.threads, args.channels_last)))
+        return
+    print(f"{'method':8s} {'batch':>5s} {'s/step':>8s} {'min s':>8s} {'peak RSS GB':>12s}")
+    for method in args.methods:
+        for batch in args.batch:
+            cmd = [sys.executable, __file__, "--one", "--methods", method, "--batch", str(batch),
+                   "--steps", str(args.steps), "--threads", str(args.threads)]
+            if args.channels_last:
+                cmd.append("--channels-last")
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+            r = json.loads(out)
+            print(f"{method:8s} {batch:5d} {r['s_per_step']:8.2f} {r['min_s']:8.2f} {r['peak_rss_gb']:12.2f}",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
