@@ -58,6 +58,42 @@ class AuxiliaryHeadImageNet(nn.Module):
         return self.classifier(self.features(x).flatten(1))
 
 
+def is_reduction(i: int, layers: int) -> bool:
+    """DARTS places its two reduction cells at 1/3 and 2/3 of the depth."""
+    return i in (layers // 3, 2 * layers // 3)
+
+
+def stack_cells(make_cell, layers: int, init_channels: int, c_stem: int, reduction_prev: bool):
+    """Build ``layers`` cells, doubling the channels at each reduction; returns the cells and each
+    cell's output channels. ``make_cell(c_prev_prev, c_prev, c, reduction, reduction_prev)``."""
+    cells, out_channels = nn.ModuleList(), []
+    c_prev_prev, c_prev, c_curr = c_stem, c_stem, init_channels
+    for i in range(layers):
+        reduction = is_reduction(i, layers)
+        if reduction:
+            c_curr *= 2
+        cell = make_cell(c_prev_prev, c_prev, c_curr, reduction, reduction_prev)
+        cells.append(cell)
+        reduction_prev = reduction
+        c_prev_prev, c_prev = c_prev, cell.multiplier * c_curr
+        out_channels.append(c_prev)
+    return cells, out_channels
+
+
+def imagenet_stems(in_channels: int, c: int) -> tuple[nn.Sequential, nn.Sequential]:
+    """The mobile-setting stems: two stride-2 convs (to C), then a third (stem1); 1/8 resolution."""
+    stem0 = nn.Sequential(
+        nn.Conv2d(in_channels, c // 2, kernel_size=3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(c // 2),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(c // 2, c, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(c),
+    )
+    stem1 = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(c, c, 3, stride=2, padding=1, bias=False),
+                          nn.BatchNorm2d(c))
+    return stem0, stem1
+
+
 class _DartsNetwork(nn.Module):
     """Stem, a stack of cells with reductions at 1/3 and 2/3 depth, global pool, classifier."""
 
@@ -71,23 +107,12 @@ class _DartsNetwork(nn.Module):
         self.auxiliary = auxiliary
         self.drop_path_prob = 0.0  # set per epoch by the training schedule
         self.aux_position = 2 * layers // 3
-        c_prev_prev, c_prev, c_curr = c_stem, c_stem, init_channels
-        self.cells = nn.ModuleList()
-        c_aux = None
-        for i in range(layers):
-            reduction = i in (layers // 3, 2 * layers // 3)
-            if reduction:
-                c_curr *= 2
-            cell = Cell(genotype, c_prev_prev, c_prev, c_curr, reduction, reduction_prev)
-            self.cells.append(cell)
-            reduction_prev = reduction
-            c_prev_prev, c_prev = c_prev, cell.multiplier * c_curr
-            if i == self.aux_position:
-                c_aux = c_prev
-        self.auxiliary_head = self.aux_head_cls(c_aux, num_classes) if auxiliary else None
+        self.cells, channels = stack_cells(lambda *args: Cell(genotype, *args), layers, init_channels, c_stem,
+                                           reduction_prev)
+        self.auxiliary_head = self.aux_head_cls(channels[self.aux_position], num_classes) if auxiliary else None
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_prev, num_classes)
-        self.num_features = c_prev
+        self.classifier = nn.Linear(channels[-1], num_classes)
+        self.num_features = channels[-1]
 
     def stem(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
@@ -135,18 +160,7 @@ class DartsNetworkImageNet(_DartsNetwork):
         c = init_channels
         # The stems already halve the resolution at stem1, so cell 0 sees reduction_prev=True.
         super().__init__(genotype, c, num_classes, layers, auxiliary, c, reduction_prev=True)
-        self.stem0 = nn.Sequential(
-            nn.Conv2d(in_channels, c // 2, kernel_size=3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(c // 2),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(c // 2, c, 3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(c),
-        )
-        self.stem1 = nn.Sequential(
-            nn.ReLU(inplace=True),
-            nn.Conv2d(c, c, 3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(c),
-        )
+        self.stem0, self.stem1 = imagenet_stems(in_channels, c)
 
     def stem(self, x):
         s0 = self.stem0(x)

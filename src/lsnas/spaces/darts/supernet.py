@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lsnas.spaces.darts.genotype import CELL_TYPES, NUM_EDGES, NUM_NODES
+from lsnas.spaces.darts.networks import imagenet_stems, stack_cells
 from lsnas.spaces.darts.ops import PRIMITIVES, FactorizedReduce, ReLUConvBN, make_op
 
 CONV_OPS = ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
@@ -159,31 +160,18 @@ class DartsSupernet(nn.Module):
             c_stem = stem_multiplier * c
             self.stem = nn.Sequential(nn.Conv2d(in_channels, c_stem, 3, padding=1, bias=False),
                                       nn.BatchNorm2d(c_stem))
-            c_prev_prev = c_prev = c_stem
             reduction_prev = False
         elif network == "imagenet":
-            self.stem0 = nn.Sequential(
-                nn.Conv2d(in_channels, c // 2, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c // 2),
-                nn.ReLU(inplace=True), nn.Conv2d(c // 2, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c))
-            self.stem1 = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(c, c, 3, stride=2, padding=1, bias=False),
-                                       nn.BatchNorm2d(c))
-            c_prev_prev = c_prev = c
+            self.stem0, self.stem1 = imagenet_stems(in_channels, c)
+            c_stem = c
             reduction_prev = True
         else:
             raise ValueError(f"unknown supernet network {network!r}; valid: cifar, imagenet (setting: space.network)")
         self.network = network
-        self.cells = nn.ModuleList()
-        c_curr = c
-        for i in range(layers):
-            reduction = i in (layers // 3, 2 * layers // 3)
-            if reduction:
-                c_curr *= 2
-            cell = SearchCell(c_prev_prev, c_prev, c_curr, reduction, reduction_prev, partial_k)
-            self.cells.append(cell)
-            reduction_prev = reduction
-            c_prev_prev, c_prev = c_prev, cell.multiplier * c_curr
+        self.cells, channels = stack_cells(
+            lambda *args: SearchCell(*args, partial_k=partial_k), layers, c, c_stem, reduction_prev)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_prev, num_classes)
+        self.classifier = nn.Linear(channels[-1], num_classes)
         self.alpha_normal = nn.Parameter(1e-3 * torch.randn(NUM_EDGES, len(PRIMITIVES)))
         self.alpha_reduce = nn.Parameter(1e-3 * torch.randn(NUM_EDGES, len(PRIMITIVES)))
         if edge_normalization:
