@@ -36,11 +36,10 @@ def one(method: str, batch: int, steps: int, threads: int, channels_last: bool) 
     m = get_class(target)(num_classes=10, input_shape=(3, 32, 32), space=space,
                           w_optimizer=lambda p: torch.optim.SGD(p, lr=0.025, momentum=0.9, weight_decay=3e-4),
                           a_optimizer=lambda p: torch.optim.Adam(p, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3),
-                          **kwargs)
+                          channels_last=channels_last, **kwargs)
     if method == "gdas":
         m.tau = 10.0
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    m = m.to(memory_format=fmt)
+    fmt = m.memory_format
     net = m.supernet
     w_opt = torch.optim.SGD(net.weight_parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
     a_opt = torch.optim.Adam(net.arch_parameters(), lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
@@ -78,19 +77,21 @@ def main() -> None:
     ap.add_argument("--batch", nargs="+", type=int, default=[32, 64])
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--contiguous", action="store_true", help="NCHW instead of the default channels_last")
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one(args.methods[0], args.batch[0], args.steps, args.threads, args.channels_last)))
+        print(json.dumps(one(args.methods[0], args.batch[0], args.steps, args.threads, not args.contiguous)))
         return
+    layout = "NCHW" if args.contiguous else "channels_last"
+    print(f"{args.threads} threads, {layout}, median of {args.steps} steps after one warm-up step")
     print(f"{'method':8s} {'batch':>5s} {'s/step':>8s} {'min s':>8s} {'peak RSS GB':>12s}")
     for method in args.methods:
         for batch in args.batch:
             cmd = [sys.executable, __file__, "--one", "--methods", method, "--batch", str(batch),
                    "--steps", str(args.steps), "--threads", str(args.threads)]
-            if args.channels_last:
-                cmd.append("--channels-last")
+            if args.contiguous:
+                cmd.append("--contiguous")
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
             r = json.loads(out)
             print(f"{method:8s} {batch:5d} {r['s_per_step']:8.2f} {r['min_s']:8.2f} {r['peak_rss_gb']:12.2f}",

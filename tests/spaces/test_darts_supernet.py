@@ -109,3 +109,19 @@ def test_arch_parameters_are_parameters():
     assert {"alpha_normal", "alpha_reduce", "beta_normal", "beta_reduce"} <= names
     assert len(net.arch_parameters()) == 4
     assert len(net.weight_parameters()) + 4 == len(list(net.parameters()))
+
+
+def test_channels_last_layout_computes_the_same_numbers():
+    torch.manual_seed(0)
+    net = DartsSupernet(5, (3, 16, 16), init_channels=8, layers=3, partial_k=2, edge_normalization=True).double()
+    x = torch.randn(4, 3, 16, 16, dtype=torch.float64)
+    results = []
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        net.to(memory_format=fmt)
+        net.zero_grad()
+        out = net(x.contiguous(memory_format=fmt))
+        out.square().sum().backward()
+        results.append((out.detach(), [p.grad.clone() for p in net.parameters()]))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-10, atol=1e-12)
+    for a, b in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)

@@ -33,7 +33,7 @@ class OneShotMethod(L.LightningModule):
 
     def __init__(self, num_classes: int, input_shape: Sequence[int], space: dict, w_optimizer: Callable,
                  a_optimizer: Callable, w_scheduler: Callable | None = None, grad_clip: float = 5.0,
-                 warmup_fraction: float = 0.0):
+                 warmup_fraction: float = 0.0, channels_last: bool = True):
         super().__init__()
         self.automatic_optimization = False
         self.save_hyperparameters(ignore=["w_optimizer", "a_optimizer", "w_scheduler"])
@@ -42,6 +42,9 @@ class OneShotMethod(L.LightningModule):
         space = dict(space)
         self.space = get_space(space.pop("name"))
         self.supernet = self.space.supernet(num_classes, tuple(input_shape), **space, **self.supernet_variant())
+        # NHWC: oneDNN's depthwise convolutions (and their backward) run ~2x faster on CPU; cuDNN likes it too.
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.supernet.to(memory_format=self.memory_format)
         self.criterion = nn.CrossEntropyLoss()
         self.train_top1 = MulticlassAccuracy(num_classes, average="micro")
         self.val_top1 = MulticlassAccuracy(num_classes, average="micro")
@@ -107,6 +110,7 @@ class OneShotMethod(L.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
         (x_w, y_w), (x_a, y_a) = batch["weights"], batch["arch"]
+        x_w, x_a = x_w.contiguous(memory_format=self.memory_format), x_a.contiguous(memory_format=self.memory_format)
         w_opt, a_opt = self.optimizers()
         update_arch = self.current_epoch >= self.warmup_epochs
         if update_arch and self.arch_first:
@@ -117,6 +121,7 @@ class OneShotMethod(L.LightningModule):
 
     def validation_step(self, batch, batch_idx: int) -> None:
         x, y = batch
+        x = x.contiguous(memory_format=self.memory_format)
         logits = self.eval_forward(x)
         self.val_top1(logits, y)
         self.log("val/loss", self.criterion(logits, y), on_epoch=True, sync_dist=True)

@@ -24,12 +24,24 @@ PRIMITIVES: tuple[str, ...] = (
 )
 
 
+class BatchNorm2d(nn.BatchNorm2d):
+    """``nn.BatchNorm2d`` that sidesteps PyTorch's slow CPU kernel for channels-last inputs with few
+    channels (at 4 channels, as PC-DARTS's partial channels give: ~8 ms forward and ~29 ms backward
+    against ~0.5 ms in NCHW, batch 32 at 32x32). Such inputs are normalised in NCHW and returned in
+    channels-last; the arithmetic is the same."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu" and self.num_features < 16 and not x.is_contiguous():
+            return super().forward(x.contiguous()).contiguous(memory_format=torch.channels_last)
+        return super().forward(x)
+
+
 class ReLUConvBN(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int, padding: int, affine: bool = True):
         super().__init__(
             nn.ReLU(inplace=False),
             nn.Conv2d(c_in, c_out, kernel_size, stride=stride, padding=padding, bias=False),
-            nn.BatchNorm2d(c_out, affine=affine),
+            BatchNorm2d(c_out, affine=affine),
         )
 
 
@@ -42,7 +54,7 @@ class DilConv(nn.Sequential):
             nn.Conv2d(c_in, c_in, kernel_size, stride=stride, padding=padding, dilation=dilation,
                       groups=c_in, bias=False),
             nn.Conv2d(c_in, c_out, kernel_size=1, bias=False),
-            nn.BatchNorm2d(c_out, affine=affine),
+            BatchNorm2d(c_out, affine=affine),
         )
 
 
@@ -54,11 +66,11 @@ class SepConv(nn.Sequential):
             nn.ReLU(inplace=False),
             nn.Conv2d(c_in, c_in, kernel_size, stride=stride, padding=padding, groups=c_in, bias=False),
             nn.Conv2d(c_in, c_in, kernel_size=1, bias=False),
-            nn.BatchNorm2d(c_in, affine=affine),
+            BatchNorm2d(c_in, affine=affine),
             nn.ReLU(inplace=False),
             nn.Conv2d(c_in, c_in, kernel_size, stride=1, padding=padding, groups=c_in, bias=False),
             nn.Conv2d(c_in, c_out, kernel_size=1, bias=False),
-            nn.BatchNorm2d(c_out, affine=affine),
+            BatchNorm2d(c_out, affine=affine),
         )
 
 
@@ -85,7 +97,7 @@ class FactorizedReduce(nn.Module):
         self.relu = nn.ReLU(inplace=False)
         self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
         self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
-        self.bn = nn.BatchNorm2d(c_out, affine=affine)
+        self.bn = BatchNorm2d(c_out, affine=affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_relu_applied(self.relu(x))

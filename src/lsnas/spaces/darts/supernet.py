@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from lsnas.spaces.darts.genotype import CELL_TYPES, NUM_EDGES, NUM_NODES
 from lsnas.spaces.darts.networks import imagenet_stems, stack_cells
-from lsnas.spaces.darts.ops import PRIMITIVES, FactorizedReduce, ReLUConvBN, make_op
+from lsnas.spaces.darts.ops import PRIMITIVES, BatchNorm2d, FactorizedReduce, ReLUConvBN, make_op
 
 CONV_OPS = ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
 POOL_OPS = ("max_pool_3x3", "avg_pool_3x3")
@@ -96,7 +96,7 @@ class SearchCell(nn.Module):
                                    for i in range(NUM_NODES) for j in range(i + 2))
         # One non-affine BN per (pool op, input state): equal to the official per-edge BNs, whose
         # inputs (and so batch statistics and running estimates) are identical.
-        self.pool_bn = nn.ModuleDict({f"{name}_{j}": nn.BatchNorm2d(c_part, affine=False)
+        self.pool_bn = nn.ModuleDict({f"{name}_{j}": BatchNorm2d(c_part, affine=False)
                                       for name in POOL_OPS for j in range(NUM_NODES + 1)})
         self.multiplier = NUM_NODES
 
