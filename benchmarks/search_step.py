@@ -5,6 +5,11 @@
 
 CIFAR resolution (32x32), supernet C=16 with 8 cells, 10 classes, random data. Each configuration
 runs in a fresh process, so peak RSS (ru_maxrss) is that configuration's own.
+
+``--baseline`` times the same mathematics computed the official way instead: every edge on its
+own (lsnas.spaces.darts.reference), NCHW, and an architecture step that back-propagates into all
+parameters (``loss.backward()``) as the official code does. Run both on the same machine at the
+same time for a speed-up that does not depend on how busy the machine is.
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ METHODS = {
 }
 
 
-def one(method: str, batch: int, steps: int, threads: int, channels_last: bool) -> dict:
+def one(method: str, batch: int, steps: int, threads: int, channels_last: bool, baseline: bool = False) -> dict:
     import torch
     from hydra.utils import get_class
+
+    from lsnas.spaces.darts.reference import reference_forward
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -47,11 +54,23 @@ def one(method: str, batch: int, steps: int, threads: int, channels_last: bool) 
             for _ in range(2)]
     (x_w, y_w), (x_a, y_a) = data
 
-    def step():
-        # The same mathematics as OneShotMethod.training_step, without a Trainer around it.
+    if baseline:
+        if method not in ("darts1", "pcdarts"):
+            raise SystemExit("--baseline covers the first-order DARTS and PC-DARTS steps")
+        m.search_forward = lambda x: reference_forward(net, x)
+
+    def arch_step():
+        if baseline:  # official: loss.backward() fills every parameter's gradient
+            a_opt.zero_grad()
+            m.criterion(m.search_forward(x_a), y_a).backward()
+            return
         grads = m.arch_gradients(x_w, y_w, x_a, y_a, w_opt)
         for p, g in zip(net.arch_parameters(), grads):
             p.grad = g
+
+    def step():
+        # The same mathematics as OneShotMethod.training_step, without a Trainer around it.
+        arch_step()
         a_opt.step()
         a_opt.zero_grad(set_to_none=True)
         w_opt.zero_grad()
@@ -66,7 +85,7 @@ def one(method: str, batch: int, steps: int, threads: int, channels_last: bool) 
         t = time.perf_counter()
         step()
         times.append(time.perf_counter() - t)
-    return {"method": method, "batch": batch, "threads": threads, "channels_last": channels_last,
+    return {"method": method, "batch": batch, "threads": threads, "channels_last": channels_last, "baseline": baseline,
             "s_per_step": statistics.median(times), "min_s": min(times),
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2}
 
@@ -78,20 +97,21 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--contiguous", action="store_true", help="NCHW instead of the default channels_last")
+    ap.add_argument("--baseline", action="store_true", help="the official per-edge computation (NCHW)")
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one(args.methods[0], args.batch[0], args.steps, args.threads, not args.contiguous)))
+        print(json.dumps(one(args.methods[0], args.batch[0], args.steps, args.threads,
+                             not (args.contiguous or args.baseline), args.baseline)))
         return
-    layout = "NCHW" if args.contiguous else "channels_last"
+    layout = "official per-edge computation, NCHW" if args.baseline else "NCHW" if args.contiguous else "channels_last"
     print(f"{args.threads} threads, {layout}, median of {args.steps} steps after one warm-up step")
     print(f"{'method':8s} {'batch':>5s} {'s/step':>8s} {'min s':>8s} {'peak RSS GB':>12s}")
     for method in args.methods:
         for batch in args.batch:
             cmd = [sys.executable, __file__, "--one", "--methods", method, "--batch", str(batch),
                    "--steps", str(args.steps), "--threads", str(args.threads)]
-            if args.contiguous:
-                cmd.append("--contiguous")
+            cmd += ["--contiguous"] * args.contiguous + ["--baseline"] * args.baseline
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
             r = json.loads(out)
             print(f"{method:8s} {batch:5d} {r['s_per_step']:8.2f} {r['min_s']:8.2f} {r['peak_rss_gb']:12.2f}",

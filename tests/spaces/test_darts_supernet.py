@@ -1,60 +1,15 @@
-"""The supernet's shared-work forward against the straightforward per-edge computation.
-
-The reference below is the official model_search.py written out plainly: every edge runs all 8
-ops on its own (each conv op with its own ReLU, each pool with its own BN, 'none' included) and
-PC-DARTS slices/bypasses/shuffles per edge. It reuses the supernet's parameters, so outputs and
-gradients must agree.
-"""
+"""The supernet's shared-work forward against the straightforward per-edge computation
+(lsnas.spaces.darts.reference, the official model_search.py written out plainly). It reuses the
+supernet's parameters, so outputs and gradients must agree."""
 
 import pytest
 import torch
 from torch.nn import functional as F
 
-from lsnas.spaces.darts.genotype import CELL_TYPES, NUM_NODES
+from lsnas.spaces.darts.genotype import CELL_TYPES
 from lsnas.spaces.darts.ops import PRIMITIVES
-from lsnas.spaces.darts.supernet import DartsSupernet, channel_shuffle
-
-
-def reference_mixed(edge, x, w, k):
-    c = x.shape[1] // k
-    part = x[:, :c]
-    outs = []
-    for name in PRIMITIVES:
-        if name == "none":
-            outs.append((part if edge.stride == 1 else part[:, :, ::2, ::2]).mul(0.0))
-        elif name == "max_pool_3x3":
-            outs.append(F.batch_norm(F.max_pool2d(part, 3, edge.stride, 1), None, None, training=True))
-        elif name == "avg_pool_3x3":
-            outs.append(F.batch_norm(F.avg_pool2d(part, 3, edge.stride, 1, count_include_pad=False), None, None,
-                                     training=True))
-        elif name == "skip_connect":
-            outs.append(part if edge.stride == 1 else edge.reduce(part))
-        else:
-            outs.append(edge.convs[name](part))  # the full op, its own ReLU included
-    y = sum(wk * o for wk, o in zip(w, outs))
-    if k > 1:
-        rest = x[:, c:] if edge.stride == 1 else F.max_pool2d(x[:, c:], 2, 2)
-        y = channel_shuffle(torch.cat([y, rest], 1), k)
-    return y
-
-
-def reference_forward(net: DartsSupernet, x):
-    weights = {kind: F.softmax(a, -1) for kind, a in net.alphas().items()}
-    scales = net.edge_scales()
-    s0 = s1 = net.stem(x)
-    for cell in net.cells:
-        kind = CELL_TYPES[cell.reduction]
-        states = [cell.preprocess0(s0), cell.preprocess1(s1)]
-        e = 0
-        for _ in range(NUM_NODES):
-            terms = []
-            for h in states:
-                y = reference_mixed(cell.edges[e], h, weights[kind][e], cell.partial_k)
-                terms.append(y if scales is None else scales[kind][e] * y)
-                e += 1
-            states.append(sum(terms))
-        s0, s1 = s1, torch.cat(states[-4:], 1)
-    return net.classifier(net.global_pooling(s1).flatten(1))
+from lsnas.spaces.darts.reference import reference_forward
+from lsnas.spaces.darts.supernet import DartsSupernet
 
 
 @pytest.mark.parametrize("partial_k, edge_norm", [(1, False), (4, True)])
