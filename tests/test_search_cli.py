@@ -70,7 +70,7 @@ def test_resumed_search_matches_uninterrupted(tmp_path, method):
     resumed = json.loads((tmp_path / "resumed" / "alphas.json").read_text())
     assert resumed == straight  # bit-identical architecture weights, hence the same genotype
     assert Architecture.load(tmp_path / "resumed") == Architecture.load(tmp_path / "straight")
-    trace = [json.loads(line)["epoch"] for line in (tmp_path / "resumed" / "genotypes.jsonl").read_text().split()]
+    trace = [json.loads(line)["epoch"] for line in (tmp_path / "resumed" / "genotypes.jsonl").read_text().splitlines()]
     assert trace == [0, 1, 2]
 
 

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from lsnas.arch import ARCH_FILENAME
 from lsnas.data.search import SearchDataModule
 from lsnas.spaces import known_spaces
-from lsnas.training.callbacks import EpochSeed, GenotypeTrace, StopAfterEpochs, WallClock
+from lsnas.training.callbacks import GenotypeTrace, StopAfterEpochs, WallClock
 from lsnas.training.runner import CHECKPOINT_DIR, resolve_checkpoint, resolve_precision
 from lsnas.utils.io import atomic_write_json
 from lsnas.viz import plot_cell, plot_edge_weights
@@ -53,11 +53,13 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict:
 
     base = instantiate(cfg.dataset, batch_size=cfg.method.batch_size)
     datamodule = SearchDataModule(base, train_portion=cfg.method.train_portion, seed=cfg.seed)
-    method = instantiate(cfg.method.module, num_classes=base.num_classes, input_shape=list(base.input_shape),
-                         space=OmegaConf.to_container(cfg.space))
+    # _convert_="all": plain containers in the module's hyperparameters, so checkpoints load with
+    # torch.load(weights_only=True) when resuming
+    method = instantiate(cfg.method.module, _convert_="all", num_classes=base.num_classes,
+                         input_shape=list(base.input_shape), space=OmegaConf.to_container(cfg.space))
     clock = WallClock()
     callbacks = [ModelCheckpoint(dirpath=run_dir / CHECKPOINT_DIR, save_last=True, save_top_k=0), clock,
-                 EpochSeed(cfg.seed), GenotypeTrace(run_dir / "genotypes.jsonl"), RichProgressBar(leave=True)]
+                 GenotypeTrace(run_dir / "genotypes.jsonl"), RichProgressBar(leave=True)]
     if cfg.get("stop_after_epochs"):
         callbacks.append(StopAfterEpochs(cfg.stop_after_epochs))
     loggers = [instantiate(c) for c in cfg.logger.values()] if cfg.get("logger") else []

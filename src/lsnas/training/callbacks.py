@@ -28,24 +28,6 @@ class WallClock(L.Callback):
         self.previous_s = float(state_dict["elapsed_s"])
 
 
-class EpochSeed(L.Callback):
-    """Reseed every RNG at each epoch start from (seed, epoch).
-
-    Lightning creates the epoch's data iterator after ``on_train_epoch_start``, so shuffling,
-    augmentation and sampling (GDAS's Gumbel noise) of epoch k are the same whether the run was
-    interrupted or not: a search resumed from a checkpoint continues exactly.
-    """
-
-    def __init__(self, seed: int):
-        self.seed = seed
-
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        from lightning.fabric.utilities.seed import seed_everything
-
-        seed_everything(self.seed * 100_003 + trainer.current_epoch + trainer.global_rank * 7_919, workers=True,
-                        verbose=False)
-
-
 class GenotypeTrace(L.Callback):
     """After each epoch: log the derived genotype and append it to ``<run dir>/genotypes.jsonl``
     (rank 0). On resume, lines of epochs not yet reached again are dropped first, so the trace
