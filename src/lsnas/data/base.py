@@ -1,0 +1,175 @@
+"""What every image-classification DataModule shares: splits, transforms on subsets, loaders.
+
+A subclass loads its raw train and test sets (samples as ``(PIL image, int label)``) and
+declares its transforms; the base carves a deterministic held-out validation split from the
+training set and builds the loaders. ``num_classes`` and ``input_shape`` come from the config,
+so a network can be built (``dry_run``) without touching the data.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Callable, Sequence
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from lsnas.data.sampling import EpochRandomSampler
+
+
+class DataNotFoundError(FileNotFoundError):
+    """The data is not where the config says, in no layout we read, and cannot be downloaded."""
+
+
+def missing_data_error(name: str, root: str, layouts: Sequence[str], how_to_get: str,
+                       found: str | None = None, reason: str | None = None) -> DataNotFoundError:
+    lines = [f"{name}: no data found under dataset.root={root!r}."]
+    if found:
+        lines.append(f"Found instead: {found}")
+    if reason:
+        lines.append(f"Download failed: {reason}")
+    lines.append("Expected one of these layouts:")
+    lines += [f"  - {layout}" for layout in layouts]
+    lines.append(f"To get it: {how_to_get}")
+    lines.append("Then run again with dataset.root=<that folder>.")
+    return DataNotFoundError("\n".join(lines))
+
+
+def describe_dir(root) -> str:
+    from pathlib import Path
+
+    root = Path(root)
+    if not root.exists():
+        return "the folder does not exist"
+    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())
+    return "an empty folder" if not entries else ", ".join(entries[:10]) + (" ..." if len(entries) > 10 else "")
+
+
+def split_indices(n: int, holdout_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A deterministic (kept, held-out) partition of ``range(n)``, the same on every rank and run."""
+    if not 0.0 <= holdout_fraction < 1.0:
+        raise ValueError(f"the held-out fraction must be in [0, 1), got {holdout_fraction}")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_out = int(round(n * holdout_fraction))
+    return np.sort(perm[n_out:]), np.sort(perm[:n_out])
+
+
+class TransformSubset(Dataset):
+    """A view of ``base`` at ``indices`` (all when None) with its own transform."""
+
+    def __init__(self, base: Dataset, indices: Sequence[int] | None, transform: Callable):
+        self.base, self.indices, self.transform = base, indices, transform
+
+    def __len__(self) -> int:
+        return len(self.base) if self.indices is None else len(self.indices)
+
+    def __getitem__(self, i: int):
+        image, label = self.base[i if self.indices is None else int(self.indices[i])]
+        return self.transform(image), label
+
+
+class ArrayImageDataset(Dataset):
+    """Images held in memory as a uint8 array (N, H, W) or (N, H, W, C), served as PIL images."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray):
+        from PIL import Image
+
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        self._to_pil = Image.fromarray
+        self.images, self.labels = images, np.asarray(labels, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        return self._to_pil(self.images[i]), int(self.labels[i])
+
+
+class ImageClassificationDataModule(L.LightningDataModule, abc.ABC):
+    def __init__(self, root: str, num_classes: int | None, resolution: int, in_channels: int = 3, name: str = "",
+                 batch_size: int = 64, eval_batch_size: int | None = None, num_workers: int = 0,
+                 pin_memory: bool | None = None, persistent_workers: bool = False,
+                 val_fraction: float = 0.1, split_seed: int = 0):
+        super().__init__()
+        self.name = name or type(self).__name__
+        self.root = str(root)
+        self.num_classes = num_classes
+        self.resolution = int(resolution)
+        self.in_channels = int(in_channels)
+        self.batch_size = int(batch_size)
+        self.eval_batch_size = int(eval_batch_size or batch_size)
+        self.num_workers = int(num_workers)
+        self.pin_memory = torch.cuda.is_available() if pin_memory is None else bool(pin_memory)
+        self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
+        self.val_fraction = float(val_fraction)
+        self.split_seed = int(split_seed)
+        self.shuffle_seed = torch.initial_seed() % 2**31  # the run's seed (seed_everything runs first)
+        self.train_set = self.val_set = self.test_set = None
+        self._raw: tuple[Dataset, Dataset] | None = None
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.in_channels, self.resolution, self.resolution)
+
+    # -- what a dataset family provides ------------------------------------------------------
+    @abc.abstractmethod
+    def load_raw(self) -> tuple[Dataset, Dataset]:
+        """The full raw (train, test) sets, samples ``(PIL image, label)``; raise DataNotFoundError."""
+
+    @abc.abstractmethod
+    def train_transform(self) -> Callable: ...
+
+    @abc.abstractmethod
+    def eval_transform(self) -> Callable: ...
+
+    # -- shared machinery --------------------------------------------------------------------
+    def raw(self) -> tuple[Dataset, Dataset]:
+        """The raw (train, test) sets, loaded once."""
+        if self._raw is None:
+            self._raw = self.load_raw()
+        return self._raw
+
+    def search_halves(self, train_portion: float, seed: int) -> tuple[Dataset, Dataset, Dataset]:
+        """For one-shot search, the training set split into a part for the weights and a part for the
+        architecture (DARTS: 50/50), both with training augmentation, plus the architecture part with
+        evaluation transforms (for validation). The test split is never touched."""
+        raw_train, _ = self.raw()
+        weights_idx, arch_idx = split_indices(len(raw_train), 1.0 - train_portion, seed)
+        return (TransformSubset(raw_train, weights_idx, self.train_transform()),
+                TransformSubset(raw_train, arch_idx, self.train_transform()),
+                TransformSubset(raw_train, arch_idx, self.eval_transform()))
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        raw_train, raw_test = self.raw()
+        train_idx, val_idx = split_indices(len(raw_train), self.val_fraction, self.split_seed)
+        self.train_set = TransformSubset(raw_train, train_idx, self.train_transform())
+        self.val_set = TransformSubset(raw_train, val_idx, self.eval_transform())
+        self.test_set = TransformSubset(raw_test, None, self.eval_transform())
+
+    def _loader(self, dataset: Dataset, train: bool, stream: int = 0) -> DataLoader:
+        # Training order from (seed, epoch): resumed runs see the same data as uninterrupted ones.
+        sampler = EpochRandomSampler(len(dataset), self.shuffle_seed + stream) if train else None
+        return DataLoader(dataset, batch_size=self.batch_size if train else self.eval_batch_size,
+                          sampler=sampler, drop_last=False, num_workers=self.num_workers,
+                          pin_memory=self.pin_memory, persistent_workers=self.persistent_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, train=True)
+
+    def val_dataloader(self):
+        return self._loader(self.val_set, train=False) if len(self.val_set) else []
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, train=False)
+
+
+def normalize_tail(mean: Sequence[float], std: Sequence[float]) -> list:
+    """The tensor conversion and normalisation every pipeline ends with."""
+    from torchvision.transforms import v2
+
+    return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
