@@ -9,7 +9,7 @@ so a network can be built (``dry_run``) without touching the data.
 from __future__ import annotations
 
 import abc
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import lightning as L
 import numpy as np
@@ -126,6 +126,13 @@ class ImageClassificationDataModule(L.LightningDataModule, abc.ABC):
     def eval_transform(self) -> Callable: ...
 
     # -- shared machinery --------------------------------------------------------------------
+    def download_or_explain(self, download: Callable[[], object], not_found: Callable[[str], Exception]) -> None:
+        """Run a download; any failure (offline, proxy, disk) becomes the dataset's missing-data error."""
+        try:
+            download()
+        except Exception as e:
+            raise not_found(f"{type(e).__name__}: {e}") from e
+
     def raw(self) -> tuple[Dataset, Dataset]:
         """The raw (train, test) sets, loaded once."""
         if self._raw is None:

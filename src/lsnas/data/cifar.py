@@ -13,8 +13,14 @@ from pathlib import Path
 import numpy as np
 from torchvision.transforms import v2
 
-from lsnas.data.base import (ArrayImageDataset, DataNotFoundError, ImageClassificationDataModule, describe_dir,
-                             missing_data_error, normalize_tail)
+from lsnas.data.base import (
+    ArrayImageDataset,
+    DataNotFoundError,
+    ImageClassificationDataModule,
+    describe_dir,
+    missing_data_error,
+    normalize_tail,
+)
 from lsnas.data.folder import class_folder_splits, has_class_folders
 
 _PICKLES = {
@@ -74,10 +80,8 @@ class CIFARDataModule(ImageClassificationDataModule):
         from torchvision import datasets
 
         cls = datasets.CIFAR10 if self.num_classes == 10 else datasets.CIFAR100
-        try:
-            cls(self.root, train=True, download=True)
-        except Exception as e:  # no network, proxy, disk full: all end in the same advice
-            raise self._not_found(reason=f"{type(e).__name__}: {e}") from e
+        self.download_or_explain(lambda: cls(self.root, train=True, download=True),
+                                 lambda reason: self._not_found(reason=reason))
 
     def load_raw(self):
         fmt = self.detect_format()

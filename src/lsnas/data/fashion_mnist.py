@@ -10,8 +10,14 @@ from pathlib import Path
 import numpy as np
 from torchvision.transforms import v2
 
-from lsnas.data.base import (ArrayImageDataset, DataNotFoundError, ImageClassificationDataModule, describe_dir,
-                             missing_data_error, normalize_tail)
+from lsnas.data.base import (
+    ArrayImageDataset,
+    DataNotFoundError,
+    ImageClassificationDataModule,
+    describe_dir,
+    missing_data_error,
+    normalize_tail,
+)
 
 MEAN, STD = (0.2860,), (0.3530,)
 FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -65,10 +71,8 @@ class FashionMNISTDataModule(ImageClassificationDataModule):
             return
         from torchvision.datasets import FashionMNIST
 
-        try:
-            FashionMNIST(self.root, train=True, download=True)
-        except Exception as e:
-            raise self._not_found(reason=f"{type(e).__name__}: {e}") from e
+        self.download_or_explain(lambda: FashionMNIST(self.root, train=True, download=True),
+                                 lambda reason: self._not_found(reason=reason))
 
     def load_raw(self):
         folder = self._folder()
