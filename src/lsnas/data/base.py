@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -38,8 +39,6 @@ def missing_data_error(name: str, root: str, layouts: Sequence[str], how_to_get:
 
 
 def describe_dir(root) -> str:
-    from pathlib import Path
-
     root = Path(root)
     if not root.exists():
         return "the folder does not exist"
@@ -158,7 +157,7 @@ class ImageClassificationDataModule(L.LightningDataModule, abc.ABC):
         self.val_set = TransformSubset(raw_train, val_idx, self.eval_transform())
         self.test_set = TransformSubset(raw_test, None, self.eval_transform())
 
-    def _loader(self, dataset: Dataset, train: bool, stream: int = 0) -> DataLoader:
+    def loader(self, dataset: Dataset, train: bool, stream: int = 0) -> DataLoader:
         # Training order from (seed, epoch): resumed runs see the same data as uninterrupted ones.
         sampler = EpochRandomSampler(len(dataset), self.shuffle_seed + stream) if train else None
         return DataLoader(dataset, batch_size=self.batch_size if train else self.eval_batch_size,
@@ -166,13 +165,13 @@ class ImageClassificationDataModule(L.LightningDataModule, abc.ABC):
                           pin_memory=self.pin_memory, persistent_workers=self.persistent_workers)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, train=True)
+        return self.loader(self.train_set, train=True)
 
     def val_dataloader(self):
-        return self._loader(self.val_set, train=False) if len(self.val_set) else []
+        return self.loader(self.val_set, train=False) if len(self.val_set) else []
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, train=False)
+        return self.loader(self.test_set, train=False)
 
 
 def normalize_tail(mean: Sequence[float], std: Sequence[float]) -> list:

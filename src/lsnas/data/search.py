@@ -38,8 +38,8 @@ class SearchDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> CombinedLoader:
         # min_size: one pass over the shorter half per epoch, as DARTS pairs its two queues
-        return CombinedLoader({"weights": self.base._loader(self.weights_set, train=True, stream=0),
-                               "arch": self.base._loader(self.arch_set, train=True, stream=1)}, mode="min_size")
+        return CombinedLoader({"weights": self.base.loader(self.weights_set, train=True, stream=0),
+                               "arch": self.base.loader(self.arch_set, train=True, stream=1)}, mode="min_size")
 
     def val_dataloader(self):
-        return self.base._loader(self.arch_eval_set, train=False)
+        return self.base.loader(self.arch_eval_set, train=False)

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import time
+from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.loggers import WandbLogger
+
+from lsnas.utils.io import atomic_write_text
+
+log = logging.getLogger("lsnas.search")
 
 
 class WallClock(L.Callback):
@@ -34,35 +42,25 @@ class GenotypeTrace(L.Callback):
     never holds an epoch twice."""
 
     def __init__(self, path):
-        from pathlib import Path
-
         self.path = Path(path)
 
     def on_train_start(self, trainer, pl_module) -> None:
-        import json
-
-        from lsnas.utils.io import atomic_write_text
-
         if trainer.is_global_zero and self.path.exists():
             kept = [ln for ln in self.path.read_text().splitlines()
                     if ln.strip() and json.loads(ln)["epoch"] < trainer.current_epoch]
             atomic_write_text(self.path, "".join(f"{ln}\n" for ln in kept))
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        import json
-        import logging
-
         genotype = pl_module.genotype()
         if not trainer.is_global_zero:
             return
-        logging.getLogger("lsnas.search").info("epoch %d genotype %s", trainer.current_epoch,
+        log.info("epoch %d genotype %s", trainer.current_epoch,
                                                json.dumps(genotype, separators=(",", ":")))
         with open(self.path, "a") as f:
             f.write(json.dumps({"epoch": trainer.current_epoch, "genotype": genotype}) + "\n")
         for logger in trainer.loggers:  # W&B shows the genotype as text next to the curves
-            experiment = getattr(logger, "experiment", None)
-            if type(logger).__name__ == "WandbLogger" and experiment is not None:
-                experiment.log({"genotype": json.dumps(genotype), "epoch": trainer.current_epoch})
+            if isinstance(logger, WandbLogger):
+                logger.experiment.log({"genotype": json.dumps(genotype), "epoch": trainer.current_epoch})
 
 
 class StopAfterEpochs(L.Callback):

@@ -11,7 +11,7 @@ the same alphas and derives the same genotype.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import lightning as L
 import numpy as np
@@ -22,7 +22,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from lsnas.arch import Architecture
 from lsnas.spaces import get_space
-from lsnas.spaces.darts.genotype import CELL_TYPES, NUM_NODES, derive_genotype
+from lsnas.spaces.darts.genotype import CELL_TYPES, derive_genotype
 from lsnas.spaces.darts.ops import PRIMITIVES
 
 
@@ -170,10 +170,3 @@ class OneShotMethod(L.LightningModule):
 
     def architecture(self) -> Architecture:
         return self.space.architecture(self.genotype())
-
-    def arch_state(self) -> dict[str, Any]:
-        return {name: p.detach().cpu() for name, p in self.supernet.named_parameters()
-                if name.startswith(("alpha_", "beta_"))}
-
-
-assert NUM_NODES == 4
