@@ -15,8 +15,9 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
+from lsnas.data.records import CorruptImageCounter
 from lsnas.data.sampling import EpochRandomSampler
 
 
@@ -108,6 +109,7 @@ class ImageClassificationDataModule(L.LightningDataModule, abc.ABC):
         self.shuffle_seed = torch.initial_seed() % 2**31  # the run's seed (seed_everything runs first)
         self.train_set = self.val_set = self.test_set = None
         self._raw: tuple[Dataset, Dataset] | None = None
+        self.corrupt = CorruptImageCounter()  # images the loaders skipped as unreadable (shared with workers)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -131,6 +133,20 @@ class ImageClassificationDataModule(L.LightningDataModule, abc.ABC):
             download()
         except Exception as e:
             raise not_found(f"{type(e).__name__}: {e}") from e
+
+    def resolve_num_classes(self) -> int:
+        """The class count; when the config leaves it open, read (the index of) the data to find it."""
+        if self.num_classes is None:
+            self.prepare_data()
+            self.raw()
+        return self.num_classes
+
+    def describe(self) -> dict:
+        """What the run used (recorded in metrics.json and search_summary.json)."""
+        sizes = {f"{name}_images": len(ds) for name, ds in
+                 (("train", self.train_set), ("val", self.val_set), ("test", self.test_set)) if ds is not None}
+        return {"name": self.name, "root": self.root, "num_classes": self.num_classes,
+                "resolution": self.resolution, **sizes}
 
     def raw(self) -> tuple[Dataset, Dataset]:
         """The raw (train, test) sets, loaded once."""
@@ -157,9 +173,12 @@ class ImageClassificationDataModule(L.LightningDataModule, abc.ABC):
         self.val_set = TransformSubset(raw_train, val_idx, self.eval_transform())
         self.test_set = TransformSubset(raw_test, None, self.eval_transform())
 
-    def loader(self, dataset: Dataset, train: bool, stream: int = 0) -> DataLoader:
+    def train_sampler(self, dataset: Dataset, stream: int) -> Sampler:
         # Training order from (seed, epoch): resumed runs see the same data as uninterrupted ones.
-        sampler = EpochRandomSampler(len(dataset), self.shuffle_seed + stream) if train else None
+        return EpochRandomSampler(len(dataset), self.shuffle_seed + stream)
+
+    def loader(self, dataset: Dataset, train: bool, stream: int = 0) -> DataLoader:
+        sampler = self.train_sampler(dataset, stream) if train else None
         return DataLoader(dataset, batch_size=self.batch_size if train else self.eval_batch_size,
                           sampler=sampler, drop_last=False, num_workers=self.num_workers,
                           pin_memory=self.pin_memory, persistent_workers=self.persistent_workers)

@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from torchvision.datasets import ImageFolder
-from torchvision.transforms import v2
 
-from lsnas.data.base import ImageClassificationDataModule, describe_dir, missing_data_error, normalize_tail
-
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+from lsnas.data.base import ImageClassificationDataModule, describe_dir, missing_data_error
+from lsnas.data.transforms import IMAGENET_MEAN, IMAGENET_STD, imagenet_eval_transform, imagenet_train_transform
 
 
 def has_class_folders(split_dir: Path) -> bool:
@@ -55,9 +53,7 @@ class ImageFolderDataModule(ImageClassificationDataModule):
         return train, test
 
     def train_transform(self):
-        return v2.Compose([v2.RandomResizedCrop(self.resolution, antialias=True), v2.RandomHorizontalFlip(),
-                           *normalize_tail(self.mean, self.std)])
+        return imagenet_train_transform(self.resolution, self.mean, self.std)
 
     def eval_transform(self):
-        return v2.Compose([v2.Resize(int(round(self.resolution / 0.875)), antialias=True),
-                           v2.CenterCrop(self.resolution), *normalize_tail(self.mean, self.std)])
+        return imagenet_eval_transform(self.resolution, self.mean, self.std)

@@ -25,6 +25,10 @@ class SearchDataModule(L.LightningDataModule):
         return self.base.num_classes
 
     @property
+    def corrupt(self):
+        return self.base.corrupt
+
+    @property
     def input_shape(self) -> tuple[int, int, int]:
         return self.base.input_shape
 

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from lsnas.arch import ARCH_FILENAME
 from lsnas.data.search import SearchDataModule
 from lsnas.spaces import known_spaces
-from lsnas.training.callbacks import GenotypeTrace, StopAfterEpochs, WallClock
+from lsnas.training.callbacks import CorruptImageReport, GenotypeTrace, StopAfterEpochs, WallClock
 from lsnas.training.runner import CHECKPOINT_DIR, resolve_checkpoint, resolve_precision
 from lsnas.utils.io import atomic_write_json
 from lsnas.viz import plot_cell, plot_edge_weights
@@ -52,6 +52,7 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict:
     L.seed_everything(cfg.seed, workers=True)
 
     base = instantiate(cfg.dataset, batch_size=cfg.method.batch_size)
+    base.resolve_num_classes()
     datamodule = SearchDataModule(base, train_portion=cfg.method.train_portion, seed=cfg.seed)
     # _convert_="all": plain containers in the module's hyperparameters, so checkpoints load with
     # torch.load(weights_only=True) when resuming
@@ -59,7 +60,8 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict:
                          input_shape=list(base.input_shape), space=OmegaConf.to_container(cfg.space))
     clock = WallClock()
     callbacks = [ModelCheckpoint(dirpath=run_dir / CHECKPOINT_DIR, save_last=True, save_top_k=0), clock,
-                 GenotypeTrace(run_dir / "genotypes.jsonl"), RichProgressBar(leave=True)]
+                 GenotypeTrace(run_dir / "genotypes.jsonl"), RichProgressBar(leave=True),
+                 CorruptImageReport(base.corrupt)]
     if cfg.get("stop_after_epochs"):
         callbacks.append(StopAfterEpochs(cfg.stop_after_epochs))
     loggers = [instantiate(c) for c in cfg.logger.values()] if cfg.get("logger") else []
@@ -84,7 +86,7 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict:
                "wall_time_s": round(clock.elapsed_s, 2),
                "wall_time_this_run_s": round(fit_s, 2), "peak_memory_bytes": peak_memory_bytes(),
                "world_size": trainer.world_size, "ranks_consistent": consistent,
-               "precision": str(trainer.precision)}
+               "precision": str(trainer.precision), "data": base.describe()}
     if trainer.is_global_zero:
         weights = method.edge_weights()
         for kind in ("normal", "reduce"):

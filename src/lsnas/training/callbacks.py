@@ -12,7 +12,7 @@ from lightning.pytorch.loggers import WandbLogger
 
 from lsnas.utils.io import atomic_write_text
 
-log = logging.getLogger("lsnas.search")
+log = logging.getLogger("lsnas")
 
 
 class WallClock(L.Callback):
@@ -73,3 +73,27 @@ class StopAfterEpochs(L.Callback):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if trainer.current_epoch + 1 >= self.epochs:
             trainer.should_stop = True
+
+
+class CorruptImageReport(L.Callback):
+    """Once per epoch (and after testing): how many unreadable images the loaders skipped, as a
+    warning and as the metric ``data/corrupt_skipped``. ``counter`` is the DataModule's shared
+    CorruptImageCounter, which loader worker processes add to."""
+
+    def __init__(self, counter):
+        self.counter = counter
+
+    def _report(self, trainer, pl_module, stage: str) -> None:
+        n = self.counter.take()
+        if n:
+            log.warning("%s epoch %d: skipped %d unreadable images (rank %d; see the warnings naming them)",
+                        stage, trainer.current_epoch, n, trainer.global_rank)
+        if trainer.loggers and stage == "train":
+            pl_module.log("data/corrupt_skipped", float(n), on_step=False, on_epoch=True, reduce_fx="sum",
+                          sync_dist=True)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._report(trainer, pl_module, "train")
+
+    def on_test_epoch_end(self, trainer, pl_module) -> None:
+        self._report(trainer, pl_module, "test")

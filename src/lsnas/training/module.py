@@ -7,7 +7,7 @@ from collections.abc import Callable
 import lightning as L
 import torch
 from torch import nn
-from torchmetrics import MetricCollection
+from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from lsnas.training.regularizers import cutout
@@ -17,6 +17,26 @@ def accuracy_metrics(num_classes: int, prefix: str) -> MetricCollection:
     return MetricCollection({"top1": MulticlassAccuracy(num_classes, top_k=1, average="micro"),
                              "top5": MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")},
                             prefix=prefix)
+
+
+class PerClassAccuracy(Metric):
+    """Top-1 accuracy of each class with its support (summed across ranks), for long-tailed data
+    (ImageNet-22K) where the mean hides the tail. Classes absent from the data have support 0."""
+
+    full_state_update = False
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        self.add_state("correct", torch.zeros(num_classes, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("support", torch.zeros(num_classes, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, logits: torch.Tensor, target: torch.Tensor) -> None:
+        hit = (logits.argmax(dim=1) == target).long()
+        self.correct.index_add_(0, target, hit)
+        self.support.index_add_(0, target, torch.ones_like(target))
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        return {"correct": self.correct, "support": self.support}
 
 
 class ClassificationModule(L.LightningModule):
@@ -35,6 +55,8 @@ class ClassificationModule(L.LightningModule):
         self.train_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
         self.val_metrics = accuracy_metrics(num_classes, "val/")
         self.test_metrics = accuracy_metrics(num_classes, "test/")
+        self.test_per_class = PerClassAccuracy(num_classes)
+        self.per_class_result: dict[str, torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -59,18 +81,30 @@ class ClassificationModule(L.LightningModule):
         self.log("train/top1", self.train_top1, prog_bar=True, on_step=False, on_epoch=True)
         return loss
 
-    def _eval_step(self, batch, metrics: MetricCollection, stage: str) -> None:
+    def _eval_step(self, batch, metrics: MetricCollection, stage: str) -> torch.Tensor:
         x, y = batch
         logits = self.net(x)
         self.log(f"{stage}/loss", self.criterion(logits, y), on_epoch=True, sync_dist=True)
         metrics(logits, y)
         self.log_dict(metrics, prog_bar=stage == "val", on_epoch=True)
+        return logits
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._eval_step(batch, self.val_metrics, "val")
 
     def test_step(self, batch, batch_idx: int) -> None:
-        self._eval_step(batch, self.test_metrics, "test")
+        logits = self._eval_step(batch, self.test_metrics, "test")
+        self.test_per_class.update(logits, batch[1])
+
+    def on_test_epoch_start(self) -> None:
+        self.test_per_class.reset()
+
+    def on_test_epoch_end(self) -> None:
+        result = {k: v.cpu() for k, v in self.test_per_class.compute().items()}
+        present = result["support"] > 0
+        class_mean = (result["correct"][present].double() / result["support"][present]).mean()
+        self.log("test/top1_class_mean", float(class_mean), sync_dist=False)  # already reduced across ranks
+        self.per_class_result = result
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lsnas.arch import resolve_arch
 from lsnas.spaces import get_space
-from lsnas.training.callbacks import WallClock
+from lsnas.training.callbacks import CorruptImageReport, WallClock
 from lsnas.training.complexity import complexity
 from lsnas.training.module import ClassificationModule
 from lsnas.utils.io import atomic_write_json
@@ -55,6 +55,15 @@ def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
     return str(path)
 
 
+def write_per_class(path: Path, result: dict, classes=None) -> None:
+    """Test top-1 of every class with its support, worst first (the long tail at a glance)."""
+    correct, support = result["correct"].tolist(), result["support"].tolist()
+    names = list(classes) if classes is not None else [str(i) for i in range(len(correct))]
+    rows = [{"class": names[i], "label": i, "support": support[i], "top1": correct[i] / support[i]}
+            for i in range(len(correct)) if support[i]]
+    atomic_write_json(path, sorted(rows, key=lambda r: (r["top1"], -r["support"])))
+
+
 def build(cfg: DictConfig):
     """(architecture, datamodule, network) from the config, without loading any data."""
     arch = resolve_arch(cfg.arch)
@@ -62,8 +71,7 @@ def build(cfg: DictConfig):
     if datamodule.num_classes is None:
         if cfg.dry_run:
             raise ValueError("dry_run needs the class count without reading data: set dataset.num_classes")
-        datamodule.prepare_data()
-        datamodule.setup("fit")
+        datamodule.resolve_num_classes()
     net = get_space(arch.space).build(arch, datamodule.num_classes, datamodule.input_shape,
                                       **OmegaConf.to_container(cfg.protocol.model))
     return arch, datamodule, net
@@ -87,7 +95,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
                                   drop_path_prob=p.drop_path_prob, arch=arch.to_dict())
     clock = WallClock()
     callbacks = [ModelCheckpoint(dirpath=run_dir / CHECKPOINT_DIR, save_last=True, save_top_k=0),
-                 clock, RichProgressBar(leave=True)]
+                 clock, RichProgressBar(leave=True), CorruptImageReport(datamodule.corrupt)]
     loggers = [instantiate(c) for c in cfg.logger.values()] if cfg.get("logger") else []
     if loggers:
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
@@ -102,9 +110,12 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     (results,) = trainer.test(module, datamodule=datamodule, verbose=False)
     metrics = {**summary, "dataset": cfg.dataset.name, "protocol": p.name, "seed": cfg.seed,
                "top1": results["test/top1"], "top5": results["test/top5"], "test_loss": results["test/loss"],
+               "top1_class_mean": results["test/top1_class_mean"], "data": datamodule.describe(),
                "epochs": trainer.current_epoch, "wall_time_s": round(clock.elapsed_s, 2),
                "wall_time_this_run_s": round(fit_s, 2), "precision": str(trainer.precision)}
     if trainer.is_global_zero:
+        write_per_class(run_dir / "per_class_accuracy.json", module.per_class_result,
+                        getattr(datamodule, "classes", None))
         atomic_write_json(run_dir / "metrics.json", metrics)
         print(f"test top1={metrics['top1']:.4f} top5={metrics['top5']:.4f} params={metrics['params']} "
               f"macs={metrics['macs']} epochs={metrics['epochs']} wall={metrics['wall_time_s']}s -> {run_dir}")

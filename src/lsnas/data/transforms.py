@@ -1,0 +1,26 @@
+"""The standard ImageNet-style pipelines, parameterised by resolution (224 for ImageNet, 64 for
+Tiny-ImageNet, 32 for a low-resolution proxy)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torchvision.transforms import v2
+
+from lsnas.data.base import normalize_tail
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def imagenet_train_transform(resolution: int, mean: Sequence[float] = IMAGENET_MEAN,
+                             std: Sequence[float] = IMAGENET_STD, min_scale: float = 0.08) -> v2.Compose:
+    """RandomResizedCrop (scale ``(min_scale, 1)``) and horizontal flip."""
+    return v2.Compose([v2.RandomResizedCrop(resolution, scale=(min_scale, 1.0), antialias=True),
+                       v2.RandomHorizontalFlip(), *normalize_tail(mean, std)])
+
+
+def imagenet_eval_transform(resolution: int, mean: Sequence[float] = IMAGENET_MEAN,
+                            std: Sequence[float] = IMAGENET_STD, crop_fraction: float = 0.875) -> v2.Compose:
+    """Resize the short side to ``resolution / crop_fraction`` (256 for 224), then center-crop."""
+    return v2.Compose([v2.Resize(int(round(resolution / crop_fraction)), antialias=True),
+                       v2.CenterCrop(resolution), *normalize_tail(mean, std)])
