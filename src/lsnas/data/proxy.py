@@ -96,6 +96,7 @@ class ImageNetProxyDataModule(ImageClassificationDataModule):
                                             rebuild_index=rebuild_index, on_corrupt=on_corrupt,
                                             index_workers=index_workers, **(source_options or {}))
         self.source_name = source
+        self.root = self.source.root  # the family may resolve it (e.g. into tiny-imagenet-200/)
         self.index_dir, self.rebuild_index, self.on_corrupt = self.source.index_dir, rebuild_index, on_corrupt
         self.mean, self.std, self.min_scale, self.crop_fraction = tuple(mean), tuple(std), min_scale, crop_fraction
         self.corrupt = self.source.corrupt

@@ -86,6 +86,9 @@ class IndexedImageDataset(Dataset):
             j = (i + attempt) % len(self)
             try:
                 return self.decode(j), int(self.index.labels[j])
+            except FileNotFoundError as e:  # not a bad image: the files changed after indexing
+                raise FileNotFoundError(f"{e.filename} is in the cached file index but not on disk; rebuild the "
+                                        "index with dataset.rebuild_index=true (or fix dataset.root)") from e
             except Exception as e:
                 if self.on_corrupt == "error":
                     raise CorruptImageError(f"unreadable image {self.location(j)}: {type(e).__name__}: {e} "

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 PRIMITIVES: tuple[str, ...] = (
     "none",
@@ -104,12 +105,21 @@ class FactorizedReduce(nn.Module):
 
     def forward_relu_applied(self, x: torch.Tensor) -> torch.Tensor:
         """The op on an input already through ReLU (the supernet shares one ReLU between edges)."""
+        # torch 2.14's CPU backward of a channels-last 1x1 stride-2 conv corrupts the heap at >= 56 px
+        # (tests/spaces/test_darts_ops.py); in NCHW, input and weight alike, it is sound.
+        cpu_channels_last = x.device.type == "cpu" and not x.is_contiguous()
+        if cpu_channels_last:
+            x = x.contiguous()
+            conv = lambda m, t: F.conv2d(t, m.weight.clone(memory_format=torch.contiguous_format), stride=m.stride)
+        else:
+            conv = lambda m, t: m(t)
         shifted = x[:, :, 1:, 1:]
         if x.shape[-1] % 2 or x.shape[-2] % 2:
             # Odd sizes (where the official code fails): pad so both branches give ceil(H/2).
             # On even sizes this changes nothing, so the official numerics are kept there.
-            shifted = nn.functional.pad(shifted, (0, x.shape[-1] % 2, 0, x.shape[-2] % 2))
-        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+            shifted = F.pad(shifted, (0, x.shape[-1] % 2, 0, x.shape[-2] % 2))
+        out = self.bn(torch.cat([conv(self.conv_1, x), conv(self.conv_2, shifted)], dim=1))
+        return out.contiguous(memory_format=torch.channels_last) if cpu_channels_last else out
 
 
 OpFactory = Callable[[int, int, bool], nn.Module]
