@@ -47,3 +47,36 @@ def test_affine_flag_reaches_batchnorm():
 def test_unknown_op_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown DARTS operation 'conv_9x9'"):
         make_op("conv_9x9", 4, 1)
+
+
+CHANNELS_LAST_REDUCE = """
+import torch
+from lsnas.spaces.darts.ops import FactorizedReduce
+torch.manual_seed(0)
+ref = FactorizedReduce(8, 8)
+fast = FactorizedReduce(8, 8)
+fast.load_state_dict(ref.state_dict())
+fast = fast.to(memory_format=torch.channels_last)
+x = torch.randn(4, 8, 64, 64)
+xr, xc = x.clone().requires_grad_(), x.clone().to(memory_format=torch.channels_last).requires_grad_()
+for _ in range(3):
+    yr, yc = ref(xr), fast(xc)
+    (yr * torch.arange(yr.numel()).view_as(yr).sin()).sum().backward()
+    (yc * torch.arange(yc.numel()).view_as(yc).sin()).sum().backward()
+assert yc.is_contiguous(memory_format=torch.channels_last)
+torch.testing.assert_close(yc, yr)
+torch.testing.assert_close(xc.grad, xr.grad)
+torch.testing.assert_close(fast.conv_2.weight.grad, ref.conv_2.weight.grad)
+print("ok")
+"""
+
+
+def test_factorized_reduce_channels_last_on_cpu_is_sound_at_imagenet_sizes():
+    """torch 2.14's CPU backward of a channels-last 1x1 stride-2 conv corrupts the heap at 56-64 px
+    (it aborted PC-DARTS's ImageNet search); run in a child process, so a regression fails this test
+    instead of killing pytest."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", CHANNELS_LAST_REDUCE], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -18,6 +18,7 @@ import math
 import os
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -178,12 +179,14 @@ class WebDatasetDataModule(ImageClassificationDataModule):
         ds = ds.map_tuple(lambda im: transform(im.convert("RGB")), int).batched(batch, partial=not train)
         loader = wds.WebLoader(ds, batch_size=None, num_workers=self.num_workers, pin_memory=self.pin_memory,
                                persistent_workers=self.persistent_workers)
-        if train:
-            # every rank takes the same number of steps; a rank with fewer images wraps around
-            total = self.meta["splits"][split]["images"]
-            steps = max(1, total // (world * batch))
-            return loader.repeat().with_epoch(steps).with_length(steps)
-        return loader.with_length(math.ceil(images / batch))
+        with warnings.catch_warnings():  # with_length only sets len(); with_epoch sets the epoch
+            warnings.simplefilter("ignore", UserWarning)
+            if train:
+                # every rank takes the same number of steps; a rank with fewer images wraps around
+                total = self.meta["splits"][split]["images"]
+                steps = max(1, total // (world * batch))
+                return loader.repeat().with_epoch(steps).with_length(steps)
+            return loader.with_length(math.ceil(images / batch))
 
     def train_dataloader(self):
         return self._pipeline("train", train=True)

@@ -1,0 +1,44 @@
+"""search.py and train.py on an ImageNet proxy set built from a Tiny-ImageNet fixture, end to end."""
+
+import csv
+import json
+
+import pytest
+
+from lsnas.arch import Architecture
+from tests.data.fixtures import truncate, write_tiny_imagenet
+from tests.test_search_cli import run
+
+WNIDS = [f"n{i:08d}" for i in range(5)]
+
+
+@pytest.mark.slow
+def test_pcdarts_search_on_a_proxy_then_train_with_per_class_accuracy(tmp_path):
+    top = write_tiny_imagenet(tmp_path / "data", WNIDS, n_train=10, n_val_per_class=2)
+    for wnid in WNIDS:  # one unreadable image per class; the proxy below uses every training image
+        truncate(top / "train" / wnid / "images" / f"{wnid}_3.JPEG")
+    proxy = ["dataset=imagenet_proxy", "dataset.source=tiny_imagenet", f"dataset.root={tmp_path / 'data'}",
+             f"dataset.index_dir={tmp_path / 'idx'}", "dataset.resolution=32", "dataset.num_workers=0",
+             "dataset.train_per_class=0.6", "dataset.val_per_class=0.4"]
+    run("search.py", "method=pcdarts", *proxy, "space.network=imagenet", "space.init_channels=4", "space.layers=3",
+        "method.batch_size=8", "method.epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
+        "trainer.enable_model_summary=false", "logger=csv", f"hydra.run.dir={tmp_path / 'search'}")
+    summary = json.loads((tmp_path / "search" / "search_summary.json").read_text())
+    assert summary["data"]["source"] == "tiny_imagenet" and summary["data"]["train_per_class"] == 0.6
+    assert (summary["data"]["train_images"], summary["data"]["val_images"]) == (30, 20)
+    Architecture.load(tmp_path / "search" / "arch.json")
+
+    run("train.py", f"arch={tmp_path / 'search' / 'arch.json'}", *proxy, "protocol=quick", "protocol.epochs=1",
+        "protocol.model.layers=3", "protocol.model.init_channels=8", "protocol.trainer.limit_train_batches=3",
+        "trainer.enable_model_summary=false", "+trainer.num_sanity_val_steps=0", "logger=csv",
+        f"hydra.run.dir={tmp_path / 'train'}")
+    metrics = json.loads((tmp_path / "train" / "metrics.json").read_text())
+    per_class = json.loads((tmp_path / "train" / "per_class_accuracy.json").read_text())
+    assert sorted(r["class"] for r in per_class) == WNIDS and sum(r["support"] for r in per_class) == 10
+    assert [r["top1"] for r in per_class] == sorted(r["top1"] for r in per_class)  # worst first
+    mean = sum(r["top1"] for r in per_class) / len(per_class)
+    assert metrics["top1_class_mean"] == pytest.approx(mean) and metrics["data"]["test_images"] == 10
+    # one epoch reads the train part once and the val part once: each unreadable image skipped once
+    rows = list(csv.DictReader(open(tmp_path / "train" / "csv" / "metrics.csv")))
+    skipped = [float(r["data/corrupt_skipped"]) for r in rows if r.get("data/corrupt_skipped")]
+    assert skipped == [5.0]
