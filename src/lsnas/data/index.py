@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing as mp
 import os
 import tarfile
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,11 +144,20 @@ def cached(path: Path, build: Callable[[], dict[str, ImageIndex]], rebuild: bool
     return indexes
 
 
-def _parallel(fn: Callable, items: Sequence, desc: str, workers: int | None) -> list:
-    """``[fn(x) for x in items]`` on a thread pool (listing and tar headers wait on the disk), in order."""
-    workers = workers or min(32, (os.cpu_count() or 1) * 4)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(tqdm(pool.map(fn, items), total=len(items), desc=desc, unit="class",
+def _parallel(fn: Callable, items: Sequence, desc: str, workers: int | None, processes: bool = False) -> list:
+    """``[fn(x) for x in items]`` in order, on threads (directory listing waits on the disk) or on
+    processes (parsing tar headers is Python work that holds the GIL)."""
+    if processes:
+        workers = workers or min(32, os.cpu_count() or 1)
+        # fork: works from notebooks and stdin scripts too (spawn re-imports __main__)
+        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method))
+        chunks = {"chunksize": max(1, len(items) // (workers * 16))}
+    else:
+        workers = workers or min(32, (os.cpu_count() or 1) * 4)
+        pool, chunks = ThreadPoolExecutor(max_workers=workers), {}
+    with pool:
+        return list(tqdm(pool.map(fn, items, **chunks), total=len(items), desc=desc, unit="class",
                          disable=len(items) < 50, leave=False))
 
 
@@ -197,7 +207,8 @@ def index_class_tars(root: str | os.PathLike, workers: int | None = None) -> Ima
     root = Path(root)
     tars = sorted(p.name for p in root.iterdir() if p.suffix == ".tar" and p.is_file())
     classes = [Path(t).stem for t in tars]
-    members = _parallel(lambda t: tar_members(root / t), tars, f"indexing tars in {root}", workers)
+    members = _parallel(tar_members, [str(root / t) for t in tars], f"indexing tars in {root}", workers,
+                        processes=len(tars) > 1)
     _report_empty(classes, map(len, members), str(root))
     counts = [len(m) for m in members]
     flat = [m for ms in members for m in ms]
