@@ -217,6 +217,18 @@ def test_corrupt_counts_from_loader_workers_reach_the_trainer(tmp_path):
     assert seen == 12 and dm.corrupt.take() == 3
 
 
+def test_corrupt_counter_copies_outside_process_start_are_independent():
+    import copy
+    import pickle
+
+    counter = CorruptImageCounter()
+    counter.add(2)
+    for clone in (copy.deepcopy(counter), pickle.loads(pickle.dumps(counter))):
+        clone.add(5)
+        assert clone.take() == 5
+    assert counter.take() == 2
+
+
 def test_missing_file_asks_for_an_index_rebuild(tmp_path):
     write_imagenet(tmp_path, WNIDS, n_train=2, n_val=1)
     dm = ImageNetDataModule(root=str(tmp_path), resolution=16, name="imagenet1k")

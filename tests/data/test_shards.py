@@ -33,8 +33,8 @@ def test_converter_writes_every_image_once(source, tmp_path):
     assert meta["splits"]["train"]["counts"] == [4, 4, 4, 4, 4, 2]
     assert json.loads((tmp_path / "shards" / "meta.json").read_text())["classes"] == list(COUNTS)
     dm = WebDatasetDataModule(root=str(tmp_path / "shards"), resolution=16, batch_size=4, name="webdataset")
+    assert dm.resolve_num_classes() == 3 and dm.classes == tuple(COUNTS)
     dm.setup()
-    assert dm.num_classes == 3
     test = labels_of(dm.test_dataloader())
     assert sorted(test) == sorted(source.indexes()["test"].labels.tolist())
     with pytest.raises(FileExistsError, match="out="):

@@ -37,6 +37,16 @@ class CorruptImageCounter:
     def __init__(self):
         self._value = mp.get_context().Value("q", 0)
 
+    def __getstate__(self) -> dict:
+        # Shared memory travels only to processes being started (loader workers, spawned ranks);
+        # any other copy (a deepcopy, a pickle to disk) gets a fresh counter of its own.
+        from multiprocessing import context
+
+        return {"value": self._value if context.get_spawning_popen() is not None else None}
+
+    def __setstate__(self, state: dict) -> None:
+        self._value = state["value"] if state["value"] is not None else mp.get_context().Value("q", 0)
+
     def add(self, n: int = 1) -> None:
         with self._value.get_lock():
             self._value.value += n

@@ -159,6 +159,10 @@ class WebDatasetDataModule(ImageClassificationDataModule):
     def setup(self, stage: str | None = None) -> None:
         _ = self.meta  # fail early on a missing or mismatched folder
 
+    def resolve_num_classes(self) -> int:
+        _ = self.meta  # sets num_classes from meta.json
+        return self.num_classes
+
     def _pipeline(self, split: str, train: bool):
         import webdataset as wds
 
