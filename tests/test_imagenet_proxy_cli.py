@@ -2,8 +2,11 @@
 
 import csv
 import json
+import subprocess
+import sys
 
 import pytest
+import torch
 
 from lsnas.arch import Architecture
 from tests.data.fixtures import truncate, write_tiny_imagenet
@@ -42,3 +45,24 @@ def test_pcdarts_search_on_a_proxy_then_train_with_per_class_accuracy(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "train" / "csv" / "metrics.csv")))
     skipped = [float(r["data/corrupt_skipped"]) for r in rows if r.get("data/corrupt_skipped")]
     assert skipped == [5.0]
+
+
+@pytest.mark.slow
+def test_convert_to_shards_then_train_from_them(tmp_path):
+    write_tiny_imagenet(tmp_path / "data", WNIDS, n_train=8, n_val_per_class=2)
+    converted = subprocess.run(
+        [sys.executable, "-m", "lsnas.data.shards", "dataset=tiny_imagenet", f"dataset.root={tmp_path / 'data'}",
+         f"dataset.index_dir={tmp_path / 'idx'}", "dataset.num_classes=5", f"out={tmp_path / 'shards'}",
+         "shard_size=8"], capture_output=True, text=True, timeout=300)
+    assert converted.returncode == 0, converted.stderr[-3000:]
+    assert "train: 40 images in 5 shards (0 unreadable skipped)" in converted.stdout
+    run("train.py", "arch=darts_v2", "dataset=webdataset", f"dataset.root={tmp_path / 'shards'}",
+        "dataset.resolution=32", "dataset.num_workers=2", "dataset.shuffle_buffer=16", "protocol=quick",
+        "protocol.batch_size=8", "protocol.epochs=1", "protocol.model.layers=3", "protocol.model.init_channels=8",
+        "trainer.enable_model_summary=false", "logger=csv", f"hydra.run.dir={tmp_path / 'train'}")
+    metrics = json.loads((tmp_path / "train" / "metrics.json").read_text())
+    assert metrics["num_classes"] == 5 and metrics["epochs"] == 1
+    steps = torch.load(tmp_path / "train" / "checkpoints" / "last.ckpt", weights_only=False)["global_step"]
+    assert steps == 40 // 8  # one pass over the 40 training images
+    per_class = json.loads((tmp_path / "train" / "per_class_accuracy.json").read_text())
+    assert sum(r["support"] for r in per_class) == 10
