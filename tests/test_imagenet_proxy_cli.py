@@ -66,3 +66,23 @@ def test_convert_to_shards_then_train_from_them(tmp_path):
     assert steps == 40 // 8  # one pass over the 40 training images
     per_class = json.loads((tmp_path / "train" / "per_class_accuracy.json").read_text())
     assert sum(r["support"] for r in per_class) == 10
+
+
+@pytest.mark.slow
+def test_shards_under_ddp_two_ranks(tmp_path):
+    """Two CPU ranks: disjoint train shards with equal steps; the one test shard is split by sample."""
+    write_tiny_imagenet(tmp_path / "data", WNIDS, n_train=8, n_val_per_class=2)
+    from lsnas.data.shards import main
+
+    meta = main(["dataset=tiny_imagenet", f"dataset.root={tmp_path / 'data'}", f"dataset.index_dir={tmp_path}/idx",
+                 "dataset.num_classes=5", f"out={tmp_path / 'shards'}", "shard_size=10"])
+    assert len(meta["splits"]["train"]["shards"]) == 4 and len(meta["splits"]["test"]["shards"]) == 1
+    run("train.py", "arch=darts_v2", "dataset=webdataset", f"dataset.root={tmp_path / 'shards'}",
+        "dataset.resolution=32", "dataset.num_workers=1", "dataset.shuffle_buffer=16", "protocol=quick",
+        "protocol.batch_size=4", "protocol.epochs=2", "protocol.model.layers=3", "protocol.model.init_channels=8",
+        "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.enable_model_summary=false",
+        "logger=csv", f"hydra.run.dir={tmp_path / 'train'}")
+    steps = torch.load(tmp_path / "train" / "checkpoints" / "last.ckpt", weights_only=False)["global_step"]
+    assert steps == 2 * (40 // (2 * 4))  # each rank: 20 images of its own shards per epoch, batch 4
+    per_class = json.loads((tmp_path / "train" / "per_class_accuracy.json").read_text())
+    assert sum(r["support"] for r in per_class) == 10  # every test image once, across the two ranks

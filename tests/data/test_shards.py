@@ -57,6 +57,14 @@ def test_ranks_get_disjoint_shards_and_equal_steps(source, tmp_path):
         dm.shards_of_rank("train", 0, n_shards + 1)
 
 
+def test_eval_split_with_fewer_shards_than_ranks_is_split_by_sample(source, tmp_path):
+    write_shards(source, tmp_path / "shards", shard_size=100)  # one test shard of 6 images
+    dm = WebDatasetDataModule(root=str(tmp_path / "shards"), resolution=16, eval_batch_size=2, name="webdataset")
+    parts = [labels_of(dm._pipeline("test", train=False, rank=r, world=4)) for r in range(4)]
+    assert [len(p) for p in parts] == [2, 2, 1, 1]
+    assert sorted(sum(parts, [])) == sorted(source.indexes()["test"].labels.tolist())
+
+
 def test_workers_split_shards_without_duplicates(source, tmp_path):
     write_shards(source, tmp_path / "shards", shard_size=2)
     dm = WebDatasetDataModule(root=str(tmp_path / "shards"), resolution=16, batch_size=2, eval_batch_size=2,

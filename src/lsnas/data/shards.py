@@ -163,11 +163,20 @@ class WebDatasetDataModule(ImageClassificationDataModule):
         _ = self.meta  # sets num_classes from meta.json
         return self.num_classes
 
-    def _pipeline(self, split: str, train: bool):
+    def _pipeline(self, split: str, train: bool, rank: int | None = None, world: int | None = None):
         import webdataset as wds
 
-        rank, world = rank_and_world()
-        urls, images = self.shards_of_rank(split, rank, world)
+        if rank is None:
+            rank, world = rank_and_world()
+        info = self.meta["splits"].get(split) or {"shards": []}
+        # An evaluation split with fewer shards than ranks: every rank reads all of it and keeps every
+        # world-th sample, so no rank is left without data (and without the epoch-end metric sync).
+        sample_split = not train and 0 < len(info["shards"]) < world
+        if sample_split:
+            urls = [str(Path(self.root) / s) for s in info["shards"]]
+            images = len(range(rank, info["images"], world))
+        else:
+            urls, images = self.shards_of_rank(split, rank, world)
         if train and self.num_workers > len(urls):
             log.warning("%s: %d loader workers but rank %d has %d shards; %d workers stay idle", self.name,
                         self.num_workers, rank, len(urls), self.num_workers - len(urls))
@@ -179,6 +188,8 @@ class WebDatasetDataModule(ImageClassificationDataModule):
                             seed=self.shuffle_seed + rank if train else None)
         if train:
             ds = ds.shuffle(self.shuffle_buffer)
+        if sample_split:
+            ds = ds.slice(rank, None, world)
         ds = ds.decode("pil", handler=handler).to_tuple("jpg", "cls", handler=handler)
         ds = ds.map_tuple(lambda im: transform(im.convert("RGB")), int).batched(batch, partial=not train)
         loader = wds.WebLoader(ds, batch_size=None, num_workers=self.num_workers, pin_memory=self.pin_memory,

@@ -103,7 +103,8 @@ class ClassificationModule(L.LightningModule):
         result = {k: v.cpu() for k, v in self.test_per_class.compute().items()}
         present = result["support"] > 0
         class_mean = (result["correct"][present].double() / result["support"][present]).mean()
-        self.log("test/top1_class_mean", float(class_mean), sync_dist=False)  # already reduced across ranks
+        # the metric's states are already summed across ranks, so every rank holds the same value
+        self.log("test/top1_class_mean", float(class_mean), sync_dist=True)
         self.per_class_result = result
 
     def configure_optimizers(self):
