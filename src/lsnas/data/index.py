@@ -93,8 +93,8 @@ class ImageIndex:
 
     # -- persistence -------------------------------------------------------------------------
     def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
-        out = {"classes": np.array(self.classes, dtype=str), "files": np.array(self.files, dtype=str),
-               "file_ids": self.file_ids, "labels": self.labels}
+        out = {"classes": _pack(self.classes), "files": _pack(self.files), "file_ids": self.file_ids,
+               "labels": self.labels}
         if self.offsets is not None:
             out.update(offsets=self.offsets, sizes=self.sizes)
         return {prefix + k: v for k, v in out.items()}
@@ -102,19 +102,28 @@ class ImageIndex:
     @classmethod
     def from_arrays(cls, arrays, prefix: str = "") -> ImageIndex:
         get = lambda k: arrays[prefix + k] if prefix + k in arrays else None
-        return cls(tuple(get("classes").tolist()), tuple(get("files").tolist()), get("file_ids"), get("labels"),
-                   get("offsets"), get("sizes"))
+        return cls(_unpack(get("classes")), _unpack(get("files")), get("file_ids"), get("labels"), get("offsets"),
+                   get("sizes"))
 
 
-def save_indexes(path: str | os.PathLike, indexes: dict[str, ImageIndex], **meta: str) -> Path:
+def _pack(names: Sequence[str]) -> np.ndarray:
+    """Names as newline-joined UTF-8 bytes: compact for 14M paths (a fixed-width str array is 4 bytes
+    per character of the longest name)."""
+    return np.frombuffer("\n".join(names).encode(), dtype=np.uint8) if names else np.zeros(0, np.uint8)
+
+
+def _unpack(packed: np.ndarray) -> tuple[str, ...]:
+    return tuple(packed.tobytes().decode().split("\n")) if len(packed) else ()
+
+
+def save_indexes(path: str | os.PathLike, indexes: dict[str, ImageIndex]) -> Path:
     """Several named indexes (e.g. train/test) in one ``.npz``, written atomically."""
     import io
 
     arrays = {}
     for name, index in indexes.items():
         arrays.update(index.arrays(prefix=f"{name}/"))
-    arrays.update({f"meta/{k}": np.array(v) for k, v in meta.items()})
-    arrays["splits"] = np.array(list(indexes), dtype=str)
+    arrays["splits"] = _pack(list(indexes))
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return atomic_write_bytes(path, buf.getvalue())
@@ -123,7 +132,7 @@ def save_indexes(path: str | os.PathLike, indexes: dict[str, ImageIndex], **meta
 def load_indexes(path: str | os.PathLike) -> dict[str, ImageIndex]:
     with np.load(path, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
-    return {name: ImageIndex.from_arrays(arrays, prefix=f"{name}/") for name in arrays["splits"].tolist()}
+    return {name: ImageIndex.from_arrays(arrays, prefix=f"{name}/") for name in _unpack(arrays["splits"])}
 
 
 def cache_key(*parts: object) -> str:
