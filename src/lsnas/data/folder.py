@@ -7,7 +7,7 @@ from pathlib import Path
 from torchvision.datasets import ImageFolder
 
 from lsnas.data.base import ImageClassificationDataModule, describe_dir, missing_data_error
-from lsnas.data.transforms import IMAGENET_MEAN, IMAGENET_STD, imagenet_eval_transform, imagenet_train_transform
+from lsnas.data.transforms import IMAGENET_MEAN, IMAGENET_STD, ImageNetStyleTransforms
 
 
 def has_class_folders(split_dir: Path) -> bool:
@@ -30,13 +30,13 @@ def class_folder_splits(root: Path, name: str, test_names=("test", "val")) -> tu
     return train, test
 
 
-class ImageFolderDataModule(ImageClassificationDataModule):
+class ImageFolderDataModule(ImageNetStyleTransforms, ImageClassificationDataModule):
     """Any ``root/train/<class>/*`` + ``root/test|val/<class>/*`` image set, ImageNet-style augmentation."""
 
     def __init__(self, root: str, resolution: int = 224, num_classes: int | None = None,
                  mean=IMAGENET_MEAN, std=IMAGENET_STD, **kwargs):
         super().__init__(root=root, num_classes=num_classes, resolution=resolution, in_channels=3, **kwargs)
-        self.mean, self.std = tuple(mean), tuple(std)
+        self.set_imagenet_style(mean, std)
 
     def load_raw(self):
         root = Path(self.root)
@@ -51,9 +51,3 @@ class ImageFolderDataModule(ImageClassificationDataModule):
             raise ValueError(f"image_folder: dataset.num_classes={self.num_classes} but {root}/train has "
                              f"{len(train.classes)} class folders; fix dataset.num_classes")
         return train, test
-
-    def train_transform(self):
-        return imagenet_train_transform(self.resolution, self.mean, self.std)
-
-    def eval_transform(self):
-        return imagenet_eval_transform(self.resolution, self.mean, self.std)

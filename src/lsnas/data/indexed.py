@@ -17,7 +17,7 @@ from pathlib import Path
 from lsnas.data.base import ImageClassificationDataModule
 from lsnas.data.index import ImageIndex, cache_key, cached
 from lsnas.data.records import IndexedImageDataset
-from lsnas.data.transforms import IMAGENET_MEAN, IMAGENET_STD, imagenet_eval_transform, imagenet_train_transform
+from lsnas.data.transforms import IMAGENET_MEAN, IMAGENET_STD, ImageNetStyleTransforms
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def source_family(name: str) -> type[IndexedImageDataModule]:
     return _SOURCES[name]
 
 
-class IndexedImageDataModule(ImageClassificationDataModule):
+class IndexedImageDataModule(ImageNetStyleTransforms, ImageClassificationDataModule):
     def __init__(self, root: str, num_classes: int | None = None, resolution: int = 224,
                  index_dir: str | None = None, rebuild_index: bool = False, on_corrupt: str = "skip",
                  index_workers: int | None = None, mean=IMAGENET_MEAN, std=IMAGENET_STD,
@@ -46,7 +46,7 @@ class IndexedImageDataModule(ImageClassificationDataModule):
         super().__init__(root=root, num_classes=num_classes, resolution=resolution, in_channels=3, **kwargs)
         self.index_dir = Path(index_dir) if index_dir else Path(root) / ".lsnas_index"
         self.rebuild_index, self.on_corrupt, self.index_workers = bool(rebuild_index), on_corrupt, index_workers
-        self.mean, self.std, self.min_scale, self.crop_fraction = tuple(mean), tuple(std), min_scale, crop_fraction
+        self.set_imagenet_style(mean, std, min_scale, crop_fraction)
         self._indexes: dict[str, ImageIndex] | None = None
 
     # -- what a family provides --------------------------------------------------------------
@@ -95,9 +95,3 @@ class IndexedImageDataModule(ImageClassificationDataModule):
         self.check_num_classes(len(indexes["train"].classes), self.root)
         return tuple(IndexedImageDataset(self.root, indexes[split], self.on_corrupt, self.corrupt)
                      for split in ("train", "test"))
-
-    def train_transform(self):
-        return imagenet_train_transform(self.resolution, self.mean, self.std, self.min_scale)
-
-    def eval_transform(self):
-        return imagenet_eval_transform(self.resolution, self.mean, self.std, self.crop_fraction)

@@ -22,11 +22,10 @@ import numpy as np
 import lsnas.data.imagenet  # noqa: F401
 import lsnas.data.imagenet22k  # noqa: F401
 import lsnas.data.tiny_imagenet  # noqa: F401
-from lsnas.data.base import ImageClassificationDataModule, TransformSubset
-from lsnas.data.index import ImageIndex, cache_key, cached, take_count
-from lsnas.data.indexed import source_family
+from lsnas.data.base import TransformSubset
+from lsnas.data.index import ImageIndex, cache_key, take_count
+from lsnas.data.indexed import IndexedImageDataModule, source_family
 from lsnas.data.records import IndexedImageDataset
-from lsnas.data.transforms import IMAGENET_MEAN, IMAGENET_STD, imagenet_eval_transform, imagenet_train_transform
 from lsnas.utils.io import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -79,40 +78,47 @@ class ProxyRules:
                 for split, idx in parts.items()}
 
 
-class ImageNetProxyDataModule(ImageClassificationDataModule):
-    """A proxy set of ``source`` (a registered indexed family: imagenet1k, imagenet22k, tiny_imagenet)."""
+class ImageNetProxyDataModule(IndexedImageDataModule):
+    """A proxy set of ``source`` (a registered indexed family: imagenet1k, imagenet22k, tiny_imagenet):
+    an indexed family whose index is selected from the source's by the rules."""
 
     def __init__(self, root: str, source: str = "imagenet1k", source_options: dict | None = None,
                  classes: str = "all", num_classes: int | None = None, class_seed: int = 0,
                  train_per_class: float | int | None = None, val_per_class: float | int | None = 0,
-                 test_per_class: float | int | None = None, image_seed: int = 0, resolution: int = 224,
-                 index_dir: str | None = None, rebuild_index: bool = False, on_corrupt: str = "skip",
-                 index_workers: int | None = None, mean=IMAGENET_MEAN, std=IMAGENET_STD, min_scale: float = 0.08,
-                 crop_fraction: float = 0.875, **kwargs):
+                 test_per_class: float | int | None = None, image_seed: int = 0, index_dir: str | None = None,
+                 rebuild_index: bool = False, on_corrupt: str = "skip", index_workers: int | None = None, **kwargs):
         self.rules = ProxyRules(classes, num_classes, class_seed, train_per_class, val_per_class,
                                 test_per_class, image_seed)
-        super().__init__(root=root, num_classes=num_classes, resolution=resolution, in_channels=3, **kwargs)
         self.source = source_family(source)(root=root, name=source, index_dir=index_dir,
                                             rebuild_index=rebuild_index, on_corrupt=on_corrupt,
                                             index_workers=index_workers, **(source_options or {}))
+        # the source may resolve its root (e.g. into tiny-imagenet-200/); the index paths are relative to it
+        super().__init__(root=self.source.root, num_classes=num_classes, index_dir=str(self.source.index_dir),
+                         rebuild_index=rebuild_index, on_corrupt=on_corrupt, index_workers=index_workers, **kwargs)
         self.source_name = source
-        self.root = self.source.root  # the family may resolve it (e.g. into tiny-imagenet-200/)
-        self.index_dir, self.rebuild_index, self.on_corrupt = self.source.index_dir, rebuild_index, on_corrupt
-        self.mean, self.std, self.min_scale, self.crop_fraction = tuple(mean), tuple(std), min_scale, crop_fraction
-        self.corrupt = self.source.corrupt
-        self._indexes: dict[str, ImageIndex] | None = None
+        self._index_path: Path | None = None
 
-    def indexes(self) -> dict[str, ImageIndex]:
-        if self._indexes is None:
+    def check_layout(self) -> None:
+        self.source.check_layout()
+
+    def index_path(self) -> Path:
+        if self._index_path is None:  # once: the digests hash the whole source index
             src = self.source.indexes()
             key = cache_key(src["train"].digest(), src["test"].digest(), asdict(self.rules))
-            path = self.index_dir / f"proxy-{self.source_name}-{key}.npz"
-            self._indexes = cached(path, lambda: self.rules.select(src["train"], src["test"]),
-                                   rebuild=self.rebuild_index, what=f"{self.name} ({self.source_name} proxy)")
-            self.rebuild_index = False
-            atomic_write_json(path.with_suffix(".json"), self.describe())
+            self._index_path = self.index_dir / f"proxy-{self.source_name}-{key}.npz"
+        return self._index_path
+
+    def build_indexes(self) -> dict[str, ImageIndex]:
+        src = self.source.indexes()
+        return self.rules.select(src["train"], src["test"])
+
+    def indexes(self) -> dict[str, ImageIndex]:
+        first = self._indexes is None
+        indexes = super().indexes()
+        if first:
+            atomic_write_json(self.index_path().with_suffix(".json"), self.describe())
             log.info("%s: %s", self.name, self.describe())
-        return self._indexes
+        return indexes
 
     def describe(self) -> dict:
         """The rules and the resulting sizes (also written next to the index file and into summaries)."""
@@ -121,19 +127,8 @@ class ImageNetProxyDataModule(ImageClassificationDataModule):
                 "resolution": self.resolution, **asdict(self.rules), **sizes,
                 "classes_kept": len(self._indexes["train"].classes) if self._indexes else None}
 
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return self.indexes()["train"].classes
-
-    def prepare_data(self) -> None:
-        self.indexes()
-
     def _dataset(self, split: str) -> IndexedImageDataset:
         return IndexedImageDataset(self.root, self.indexes()[split], self.on_corrupt, self.corrupt)
-
-    def load_raw(self):
-        self.num_classes = len(self.indexes()["train"].classes)
-        return self._dataset("train"), self._dataset("test")
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
@@ -155,9 +150,3 @@ class ImageNetProxyDataModule(ImageClassificationDataModule):
         return (TransformSubset(train, None, self.train_transform()),
                 TransformSubset(val, None, self.train_transform()),
                 TransformSubset(val, None, self.eval_transform()))
-
-    def train_transform(self):
-        return imagenet_train_transform(self.resolution, self.mean, self.std, self.min_scale)
-
-    def eval_transform(self):
-        return imagenet_eval_transform(self.resolution, self.mean, self.std, self.crop_fraction)

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from lsnas.data.base import ImageClassificationDataModule, describe_dir, missing_data_error
 from lsnas.data.records import ON_CORRUPT, CorruptImageCounter, CorruptImageError, IndexedImageDataset
-from lsnas.data.transforms import IMAGENET_MEAN, IMAGENET_STD, imagenet_eval_transform, imagenet_train_transform
+from lsnas.data.transforms import IMAGENET_MEAN, IMAGENET_STD, ImageNetStyleTransforms
 from lsnas.utils.io import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def rank_and_world() -> tuple[int, int]:
     return 0, 1
 
 
-class WebDatasetDataModule(ImageClassificationDataModule):
+class WebDatasetDataModule(ImageNetStyleTransforms, ImageClassificationDataModule):
     """Streams ``root`` (a converter output). ``val_split``: the shards' split used for validation
     (``val`` for a converted proxy, else none); ``test`` is the test split."""
 
@@ -108,7 +108,7 @@ class WebDatasetDataModule(ImageClassificationDataModule):
             raise ValueError(f"dataset.on_corrupt must be one of {ON_CORRUPT}, got {on_corrupt!r}")
         super().__init__(root=root, num_classes=num_classes, resolution=resolution, in_channels=3, **kwargs)
         self.shuffle_buffer, self.on_corrupt, self.val_split = shuffle_buffer, on_corrupt, val_split
-        self.mean, self.std, self.min_scale, self.crop_fraction = tuple(mean), tuple(std), min_scale, crop_fraction
+        self.set_imagenet_style(mean, std, min_scale, crop_fraction)
         self._meta: dict | None = None
 
     @property
@@ -211,12 +211,6 @@ class WebDatasetDataModule(ImageClassificationDataModule):
 
     def test_dataloader(self):
         return self._pipeline("test", train=False)
-
-    def train_transform(self):
-        return imagenet_train_transform(self.resolution, self.mean, self.std, self.min_scale)
-
-    def eval_transform(self):
-        return imagenet_eval_transform(self.resolution, self.mean, self.std, self.crop_fraction)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -24,3 +24,18 @@ def imagenet_eval_transform(resolution: int, mean: Sequence[float] = IMAGENET_ME
     """Resize the short side to ``resolution / crop_fraction`` (256 for 224), then center-crop."""
     return v2.Compose([v2.Resize(int(round(resolution / crop_fraction)), antialias=True),
                        v2.CenterCrop(resolution), *normalize_tail(mean, std)])
+
+
+class ImageNetStyleTransforms:
+    """Mixin for DataModules: the two pipelines above from ``resolution``, ``mean``, ``std``,
+    ``min_scale`` and ``crop_fraction`` (set by ``set_imagenet_style``)."""
+
+    def set_imagenet_style(self, mean=IMAGENET_MEAN, std=IMAGENET_STD, min_scale: float = 0.08,
+                           crop_fraction: float = 0.875) -> None:
+        self.mean, self.std, self.min_scale, self.crop_fraction = tuple(mean), tuple(std), min_scale, crop_fraction
+
+    def train_transform(self) -> v2.Compose:
+        return imagenet_train_transform(self.resolution, self.mean, self.std, self.min_scale)
+
+    def eval_transform(self) -> v2.Compose:
+        return imagenet_eval_transform(self.resolution, self.mean, self.std, self.crop_fraction)
