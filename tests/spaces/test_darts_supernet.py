@@ -12,15 +12,16 @@ from lsnas.spaces.darts.reference import reference_forward
 from lsnas.spaces.darts.supernet import DartsSupernet
 
 
-@pytest.mark.parametrize("partial_k, edge_norm", [(1, False), (4, True)])
-def test_shared_work_forward_matches_the_straightforward_one(partial_k, edge_norm):
+@pytest.mark.parametrize("network, partial_k, edge_norm, size",
+                         [("cifar", 1, False, 16), ("cifar", 4, True, 16), ("imagenet", 2, True, 64)])
+def test_shared_work_forward_matches_the_straightforward_one(network, partial_k, edge_norm, size):
     torch.manual_seed(0)
-    net = DartsSupernet(5, (3, 16, 16), init_channels=8, layers=4, partial_k=partial_k,
-                        edge_normalization=edge_norm).double()
+    net = DartsSupernet(5, (3, size, size), init_channels=8, layers=4, partial_k=partial_k,
+                        edge_normalization=edge_norm, network=network).double()
     with torch.no_grad():
         for p in net.arch_parameters():
             p.normal_(0, 1)
-    x = torch.randn(4, 3, 16, 16, dtype=torch.float64)
+    x = torch.randn(4, 3, size, size, dtype=torch.float64)
     y = torch.randint(0, 5, (4,))
     outs, grads = [], []
     for forward in (net, lambda inp: reference_forward(net, inp)):
@@ -53,9 +54,22 @@ def test_partial_channels_must_divide():
         DartsSupernet(5, (3, 16, 16), init_channels=6, layers=3, partial_k=4)
 
 
-def test_imagenet_supernet_runs():
-    net = DartsSupernet(7, (3, 64, 64), init_channels=8, layers=3, network="imagenet")
-    assert net(torch.randn(2, 3, 64, 64)).shape == (2, 7)
+def test_imagenet_supernet_is_the_official_pcdarts_imagenet_search_network():
+    """model_search_imagenet.Network(16, 1000, 8) of yuhuixu1993/PC-DARTS has 956,512 weights (its alphas
+    and betas are unregistered Variables). Run beside ours with its state dict mapped in (edge ops by name,
+    pool BNs shared), it gave bit-identical float64 logits at 224 px."""
+    net = DartsSupernet(1000, (3, 224, 224), init_channels=16, layers=8, network="imagenet", partial_k=2,
+                        edge_normalization=True)
+    assert sum(p.numel() for p in net.weight_parameters()) == 956_512
+    # The stems run at 3C = 48 channels, module for module: conv 3->24 s2, BN, ReLU, conv 24->48 s2, BN;
+    # then ReLU, conv 48->48 s2, BN. Cell 0 reads them through a factorized reduce.
+    convs = [(m.in_channels, m.out_channels, m.stride) for m in [*net.stem0, *net.stem1]
+             if isinstance(m, torch.nn.Conv2d)]
+    assert convs == [(3, 24, (2, 2)), (24, 48, (2, 2)), (48, 48, (2, 2))]
+    assert [type(m).__name__ for m in net.stem0] == ["Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d"]
+    assert [type(m).__name__ for m in net.stem1] == ["ReLU", "Conv2d", "BatchNorm2d"]
+    assert type(net.cells[0].preprocess0).__name__ == "FactorizedReduce"
+    assert net(torch.randn(2, 3, 224, 224)).shape == (2, 1000)
 
 
 def test_arch_parameters_are_parameters():

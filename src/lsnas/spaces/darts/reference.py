@@ -40,10 +40,14 @@ def reference_mixed_op(edge: EdgeOps, x: torch.Tensor, w: torch.Tensor, k: int) 
 
 
 def reference_forward(net: DartsSupernet, x: torch.Tensor) -> torch.Tensor:
-    """``net(x)`` with softmax(alpha) weights, computed edge by edge (CIFAR stem)."""
+    """``net(x)`` with softmax(alpha) weights, computed edge by edge (either stem)."""
     weights = {kind: F.softmax(a, -1) for kind, a in net.alphas().items()}
     scales = net.edge_scales()
-    s0 = s1 = net.stem(x)
+    if net.network == "cifar":
+        s0 = s1 = net.stem(x)
+    else:  # model_search_imagenet.py
+        s0 = net.stem0(x)
+        s1 = net.stem1(s0)
     for cell in net.cells:
         kind = CELL_TYPES[cell.reduction]
         states = [cell.preprocess0(s0), cell.preprocess1(s1)]

@@ -162,8 +162,9 @@ class DartsSupernet(nn.Module):
                                       nn.BatchNorm2d(c_stem))
             reduction_prev = False
         elif network == "imagenet":
-            self.stem0, self.stem1 = imagenet_stems(in_channels, c)
-            c_stem = c
+            # model_search_imagenet.py: the mobile stems at 3C channels (the evaluation network's are at C)
+            c_stem = stem_multiplier * c
+            self.stem0, self.stem1 = imagenet_stems(in_channels, c_stem)
             reduction_prev = True
         else:
             raise ValueError(f"unknown supernet network {network!r}; valid: cifar, imagenet (setting: space.network)")
