@@ -11,14 +11,14 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from lsnas.cli import run_cli, run_task
+
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from lsnas.training.runner import train  # imported here so --help stays fast
-
-    result = train(cfg, HydraConfig.get().runtime.output_dir)
+    result = run_task("lsnas.training.runner:train", cfg, HydraConfig.get().runtime.output_dir)
     return result.get("top1")  # the objective for Hydra sweepers
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -16,12 +16,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from lsnas.errors import UserError
 from lsnas.utils.io import atomic_write_text
 
 ARCH_FILENAME = "arch.json"
 
 
-class ArchitectureError(ValueError):
+class ArchitectureError(UserError, ValueError):
     """A malformed architecture, arch file or unknown zoo name."""
 
 
@@ -33,9 +34,10 @@ class Architecture:
         if not isinstance(space, str):
             raise ArchitectureError(f"'space' must be a string naming a search space, got {space!r}")
         try:
-            canonical = get_space(space).canonical_genotype(genotype)
-        except KeyError as e:
+            space_obj = get_space(space)
+        except UserError as e:
             raise ArchitectureError(e.args[0]) from None
+        canonical = space_obj.canonical_genotype(genotype)
         self.space = space
         self._json = json.dumps({"space": space, "genotype": canonical}, sort_keys=True, separators=(",", ":"))
 

@@ -9,6 +9,7 @@ so a network can be built (``dry_run``) without touching the data.
 from __future__ import annotations
 
 import abc
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -19,9 +20,10 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lsnas.data.records import CorruptImageCounter
 from lsnas.data.sampling import EpochRandomSampler
+from lsnas.errors import ConfigError, UserError
 
 
-class DataNotFoundError(FileNotFoundError):
+class DataNotFoundError(UserError, FileNotFoundError):
     """The data is not where the config says, in no layout we read, and cannot be downloaded."""
 
 
@@ -45,6 +47,20 @@ def describe_dir(root) -> str:
         return "the folder does not exist"
     entries = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())
     return "an empty folder" if not entries else ", ".join(entries[:10]) + (" ..." if len(entries) > 10 else "")
+
+
+MAX_AUTO_WORKERS = 8
+
+
+def resolve_workers(num_workers: int | str) -> int:
+    """``auto``: one loader worker per CPU core this process may use, at most 8; a number is taken as given."""
+    if num_workers == "auto":
+        return min(MAX_AUTO_WORKERS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                   else os.cpu_count() or 1)
+    try:
+        return int(num_workers)
+    except (TypeError, ValueError):
+        raise ConfigError(f"dataset.num_workers must be 'auto' or a number, got {num_workers!r}") from None
 
 
 def split_indices(n: int, holdout_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -90,7 +106,7 @@ class ArrayImageDataset(Dataset):
 
 class ImageClassificationDataModule(L.LightningDataModule, abc.ABC):
     def __init__(self, root: str, num_classes: int | None, resolution: int, in_channels: int = 3, name: str = "",
-                 batch_size: int = 64, eval_batch_size: int | None = None, num_workers: int = 0,
+                 batch_size: int = 64, eval_batch_size: int | None = None, num_workers: int | str = 0,
                  pin_memory: bool | None = None, persistent_workers: bool = False,
                  val_fraction: float = 0.1, split_seed: int = 0):
         super().__init__()
@@ -101,7 +117,7 @@ class ImageClassificationDataModule(L.LightningDataModule, abc.ABC):
         self.in_channels = int(in_channels)
         self.batch_size = int(batch_size)
         self.eval_batch_size = int(eval_batch_size or batch_size)
-        self.num_workers = int(num_workers)
+        self.num_workers = resolve_workers(num_workers)
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else bool(pin_memory)
         self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
         self.val_fraction = float(val_fraction)

@@ -22,6 +22,7 @@ from lsnas.data.base import (
     normalize_tail,
 )
 from lsnas.data.folder import class_folder_splits, has_class_folders
+from lsnas.errors import ConfigError
 
 _PICKLES = {
     10: dict(folder="cifar-10-batches-py", train=[f"data_batch_{i}" for i in range(1, 6)], test=["test_batch"],
@@ -44,7 +45,7 @@ def _read_pickles(folder: Path, names: list[str], label_key: str) -> ArrayImageD
 class CIFARDataModule(ImageClassificationDataModule):
     def __init__(self, root: str, num_classes: int = 10, resolution: int = 32, download: bool = True, **kwargs):
         if num_classes not in _PICKLES:
-            raise ValueError(f"CIFAR has 10 or 100 classes, got dataset.num_classes={num_classes}")
+            raise ConfigError(f"CIFAR has 10 or 100 classes, got dataset.num_classes={num_classes}")
         kwargs.setdefault("name", f"cifar{num_classes}")
         super().__init__(root=root, num_classes=num_classes, resolution=resolution, in_channels=3, **kwargs)
         self.download = download
@@ -92,7 +93,7 @@ class CIFARDataModule(ImageClassificationDataModule):
         if fmt == "folder":
             train, test = class_folder_splits(Path(self.root), self.name)
             if len(train.classes) != self.num_classes:
-                raise ValueError(f"{self.name}: {self.root}/train has {len(train.classes)} class folders, "
+                raise ConfigError(f"{self.name}: {self.root}/train has {len(train.classes)} class folders, "
                                  f"expected {self.num_classes}; check dataset.root")
             return train, test
         raise self._not_found()

@@ -20,6 +20,7 @@ from lsnas.data.base import (
     missing_data_error,
     normalize_tail,
 )
+from lsnas.errors import ConfigError
 
 TRAIN_FILES = [f"train_data_batch_{i}" for i in range(1, 11)]
 VAL_FILE = "val_data"
@@ -58,7 +59,7 @@ class DownsampledImageNetDataModule(ImageClassificationDataModule):
             data, lab = read_batch(self._file(name))
             if data.shape[1] != 3 * s * s:
                 side = int(round((data.shape[1] / 3) ** 0.5))
-                raise ValueError(f"{self.name}: {name} holds {side}x{side} images but dataset.resolution={s}; "
+                raise ConfigError(f"{self.name}: {name} holds {side}x{side} images but dataset.resolution={s}; "
                                  f"set dataset.resolution={side}")
             keep = lab <= self.max_class if self.max_class else slice(None)
             images.append(data[keep].reshape(-1, 3, s, s).transpose(0, 2, 3, 1))
@@ -78,7 +79,7 @@ class DownsampledImageNetDataModule(ImageClassificationDataModule):
         train, test = self._read(TRAIN_FILES), self._read([VAL_FILE])
         found = int(train[1].max()) + 1
         if found != self.num_classes:
-            raise ValueError(f"{self.name}: dataset.num_classes={self.num_classes} but the batches hold labels "
+            raise ConfigError(f"{self.name}: dataset.num_classes={self.num_classes} but the batches hold labels "
                              f"1..{found}; fix dataset.num_classes (or dataset.max_class)")
         return ArrayImageDataset(*train), ArrayImageDataset(*test)
 

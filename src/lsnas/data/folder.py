@@ -8,6 +8,7 @@ from torchvision.datasets import ImageFolder
 
 from lsnas.data.base import ImageClassificationDataModule, describe_dir, missing_data_error
 from lsnas.data.transforms import IMAGENET_MEAN, IMAGENET_STD, ImageNetStyleTransforms
+from lsnas.errors import ConfigError
 
 
 def has_class_folders(split_dir: Path) -> bool:
@@ -25,7 +26,7 @@ def class_folder_splits(root: Path, name: str, test_names=("test", "val")) -> tu
     test = ImageFolder(str(test_dir))
     if test.classes != train.classes:
         extra = sorted(set(test.classes) ^ set(train.classes))
-        raise ValueError(f"{name}: train/ and {test_dir.name}/ under dataset.root={str(root)!r} have different "
+        raise ConfigError(f"{name}: train/ and {test_dir.name}/ under dataset.root={str(root)!r} have different "
                          f"classes (differing: {extra[:10]})")
     return train, test
 
@@ -48,6 +49,6 @@ class ImageFolderDataModule(ImageNetStyleTransforms, ImageClassificationDataModu
         if self.num_classes is None:
             self.num_classes = len(train.classes)
         elif self.num_classes != len(train.classes):
-            raise ValueError(f"image_folder: dataset.num_classes={self.num_classes} but {root}/train has "
+            raise ConfigError(f"image_folder: dataset.num_classes={self.num_classes} but {root}/train has "
                              f"{len(train.classes)} class folders; fix dataset.num_classes")
         return train, test

@@ -8,6 +8,7 @@ from lsnas.data.base import describe_dir, missing_data_error
 from lsnas.data.folder import has_class_folders
 from lsnas.data.index import index_class_folders, list_class_dirs
 from lsnas.data.indexed import IndexedImageDataModule, register_source
+from lsnas.errors import ConfigError
 
 HOW_TO_GET = ("download ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar from image-net.org, extract the "
               "train tar's per-class tars into train/<wnid>/, and sort val/ into val/<wnid>/ (e.g. with the "
@@ -36,7 +37,7 @@ class ImageNetDataModule(IndexedImageDataModule):
         train = index_class_folders(root, "train", workers=self.index_workers)
         extra = sorted(set(list_class_dirs(root / "val")) - set(train.classes))
         if extra:
-            raise ValueError(f"{self.name}: val/ under dataset.root={self.root!r} has classes that train/ lacks: "
+            raise ConfigError(f"{self.name}: val/ under dataset.root={self.root!r} has classes that train/ lacks: "
                              f"{extra[:10]}")
         return {"train": train, "test": index_class_folders(root, "val", classes=train.classes,
                                                             workers=self.index_workers)}

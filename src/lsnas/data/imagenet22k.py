@@ -16,6 +16,7 @@ from lsnas.data.folder import has_class_folders
 from lsnas.data.index import index_class_folders, index_class_tars, per_class_holdout
 from lsnas.data.indexed import IndexedImageDataModule, register_source
 from lsnas.data.sampling import EpochBalancedSampler, dataset_labels
+from lsnas.errors import ConfigError
 
 FORMATS = ("auto", "tars", "folders")
 SAMPLERS = ("random", "balanced")
@@ -26,9 +27,9 @@ class ImageNet22kDataModule(IndexedImageDataModule):
     def __init__(self, root: str, format: str = "auto", holdout_per_class: float | int = 50,
                  holdout_seed: int = 0, sampler: str = "random", **kwargs):
         if format not in FORMATS:
-            raise ValueError(f"dataset.format must be one of {FORMATS}, got {format!r}")
+            raise ConfigError(f"dataset.format must be one of {FORMATS}, got {format!r}")
         if sampler not in SAMPLERS:
-            raise ValueError(f"dataset.sampler must be one of {SAMPLERS}, got {sampler!r}")
+            raise ConfigError(f"dataset.sampler must be one of {SAMPLERS}, got {sampler!r}")
         super().__init__(root=root, **kwargs)
         self.format, self.holdout_per_class, self.holdout_seed, self.sampler = (format, holdout_per_class,
                                                                                 holdout_seed, sampler)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from lsnas.errors import ConfigError
 from lsnas.utils.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -253,4 +254,4 @@ def take_count(amount: float | int | None, available: int) -> int:
         return min(int(amount), available)
     if amount == 0:
         return 0
-    raise ValueError(f"an image count must be null (all), an integer >= 1 or a fraction in (0, 1); got {amount!r}")
+    raise ConfigError(f"an image count must be null (all), an integer >= 1 or a fraction in (0, 1); got {amount!r}")

@@ -18,6 +18,7 @@ from lsnas.data.base import ImageClassificationDataModule
 from lsnas.data.index import ImageIndex, cache_key, cached
 from lsnas.data.records import IndexedImageDataset
 from lsnas.data.transforms import IMAGENET_MEAN, IMAGENET_STD, ImageNetStyleTransforms
+from lsnas.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def register_source(name: str):
 
 def source_family(name: str) -> type[IndexedImageDataModule]:
     if name not in _SOURCES:
-        raise ValueError(f"dataset.source={name!r} is not a known source; known: {', '.join(sorted(_SOURCES))}")
+        raise ConfigError(f"dataset.source={name!r} is not a known source; known: {', '.join(sorted(_SOURCES))}")
     return _SOURCES[name]
 
 
@@ -87,7 +88,7 @@ class IndexedImageDataModule(ImageNetStyleTransforms, ImageClassificationDataMod
         if self.num_classes is None:
             self.num_classes = found
         elif self.num_classes != found:
-            raise ValueError(f"{self.name}: dataset.num_classes={self.num_classes} but {where} has {found} "
+            raise ConfigError(f"{self.name}: dataset.num_classes={self.num_classes} but {where} has {found} "
                              "classes; fix dataset.num_classes (or the data)")
 
     def load_raw(self):

@@ -26,6 +26,7 @@ from lsnas.data.base import TransformSubset
 from lsnas.data.index import ImageIndex, cache_key, take_count
 from lsnas.data.indexed import IndexedImageDataModule, source_family
 from lsnas.data.records import IndexedImageDataset
+from lsnas.errors import ConfigError
 from lsnas.utils.io import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -43,19 +44,19 @@ class ProxyRules:
 
     def __post_init__(self):
         if self.classes not in ("all", "first", "random"):
-            raise ValueError(f"dataset.classes must be all, first or random; got {self.classes!r}")
+            raise ConfigError(f"dataset.classes must be all, first or random; got {self.classes!r}")
         if self.classes != "all" and not self.num_classes:
-            raise ValueError(f"dataset.classes={self.classes} needs dataset.num_classes (how many classes)")
+            raise ConfigError(f"dataset.classes={self.classes} needs dataset.num_classes (how many classes)")
 
     def chosen_classes(self, available: int) -> np.ndarray:
         if self.classes == "all":
             if self.num_classes is not None and self.num_classes != available:
-                raise ValueError(f"dataset.classes=all but dataset.num_classes={self.num_classes} while the source "
+                raise ConfigError(f"dataset.classes=all but dataset.num_classes={self.num_classes} while the source "
                                  f"has {available} classes; set dataset.num_classes=null or choose "
                                  "dataset.classes=first|random")
             return np.arange(available)
         if self.num_classes > available:
-            raise ValueError(f"dataset.num_classes={self.num_classes} but the source has only {available} classes")
+            raise ConfigError(f"dataset.num_classes={self.num_classes} but the source has only {available} classes")
         if self.classes == "first":
             return np.arange(self.num_classes)
         return np.sort(np.random.default_rng(self.class_seed).choice(available, self.num_classes, replace=False))

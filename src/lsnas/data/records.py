@@ -19,6 +19,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from lsnas.data.index import ImageIndex
+from lsnas.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class IndexedImageDataset(Dataset):
     def __init__(self, root: str | os.PathLike, index: ImageIndex, on_corrupt: str = "skip",
                  counter: CorruptImageCounter | None = None):
         if on_corrupt not in ON_CORRUPT:
-            raise ValueError(f"dataset.on_corrupt must be one of {ON_CORRUPT}, got {on_corrupt!r}")
+            raise ConfigError(f"dataset.on_corrupt must be one of {ON_CORRUPT}, got {on_corrupt!r}")
         self.root, self.index, self.on_corrupt = Path(root), index, on_corrupt
         self.counter = counter or CorruptImageCounter()
 

@@ -6,6 +6,7 @@ import lightning as L
 from lightning.pytorch.utilities import CombinedLoader
 
 from lsnas.data.base import ImageClassificationDataModule
+from lsnas.errors import ConfigError
 
 
 class SearchDataModule(L.LightningDataModule):
@@ -16,7 +17,7 @@ class SearchDataModule(L.LightningDataModule):
     def __init__(self, base: ImageClassificationDataModule, train_portion: float = 0.5, seed: int = 0):
         super().__init__()
         if not 0.0 < train_portion < 1.0:
-            raise ValueError(f"method.train_portion must be in (0, 1), got {train_portion}")
+            raise ConfigError(f"method.train_portion must be in (0, 1), got {train_portion}")
         self.base, self.train_portion, self.seed = base, train_portion, seed
         self.weights_set = self.arch_set = self.arch_eval_set = None
 

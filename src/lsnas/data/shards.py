@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from lsnas.data.base import ImageClassificationDataModule, describe_dir, missing_data_error
 from lsnas.data.records import ON_CORRUPT, CorruptImageCounter, CorruptImageError, IndexedImageDataset
 from lsnas.data.transforms import IMAGENET_MEAN, IMAGENET_STD, ImageNetStyleTransforms
+from lsnas.errors import ConfigError
 from lsnas.utils.io import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class WebDatasetDataModule(ImageNetStyleTransforms, ImageClassificationDataModul
                  mean=IMAGENET_MEAN, std=IMAGENET_STD, min_scale: float = 0.08, crop_fraction: float = 0.875,
                  **kwargs):
         if on_corrupt not in ON_CORRUPT:
-            raise ValueError(f"dataset.on_corrupt must be one of {ON_CORRUPT}, got {on_corrupt!r}")
+            raise ConfigError(f"dataset.on_corrupt must be one of {ON_CORRUPT}, got {on_corrupt!r}")
         super().__init__(root=root, num_classes=num_classes, resolution=resolution, in_channels=3, **kwargs)
         self.shuffle_buffer, self.on_corrupt, self.val_split = shuffle_buffer, on_corrupt, val_split
         self.set_imagenet_style(mean, std, min_scale, crop_fraction)
@@ -128,7 +129,7 @@ class WebDatasetDataModule(ImageNetStyleTransforms, ImageClassificationDataModul
             if self.num_classes is None:
                 self.num_classes = found
             elif self.num_classes != found:
-                raise ValueError(f"{self.name}: dataset.num_classes={self.num_classes} but {path} lists {found} "
+                raise ConfigError(f"{self.name}: dataset.num_classes={self.num_classes} but {path} lists {found} "
                                  "classes; fix dataset.num_classes")
         return self._meta
 
@@ -140,10 +141,10 @@ class WebDatasetDataModule(ImageNetStyleTransforms, ImageClassificationDataModul
         """This rank's shard paths (every ``world``-th, from ``rank``) and how many images they hold."""
         info = self.meta["splits"].get(split)
         if info is None:
-            raise ValueError(f"{self.name}: no {split!r} shards under {self.root}; "
+            raise ConfigError(f"{self.name}: no {split!r} shards under {self.root}; "
                              f"it has {sorted(self.meta['splits'])}")
         if split == "train" and len(info["shards"]) < world:
-            raise ValueError(f"{self.name}: {len(info['shards'])} train shards cannot feed {world} ranks disjointly; "
+            raise ConfigError(f"{self.name}: {len(info['shards'])} train shards cannot feed {world} ranks disjointly; "
                              "convert again with a smaller shard_size")
         picked = range(rank, len(info["shards"]), world)
         return [str(Path(self.root) / info["shards"][k]) for k in picked], sum(info["counts"][k] for k in picked)
@@ -153,7 +154,7 @@ class WebDatasetDataModule(ImageNetStyleTransforms, ImageClassificationDataModul
         raise NotImplementedError("a WebDataset stream has no random access")
 
     def search_halves(self, train_portion: float, seed: int):
-        raise ValueError(f"{self.name}: one-shot search needs random access to split the data; search on "
+        raise ConfigError(f"{self.name}: one-shot search needs random access to split the data; search on "
                          "dataset=imagenet_proxy (or the indexed family the shards came from) instead")
 
     def setup(self, stage: str | None = None) -> None:
@@ -223,7 +224,7 @@ def main(argv: list[str] | None = None) -> dict:
         cfg = compose("shards", overrides=list(sys.argv[1:] if argv is None else argv))
     datamodule = instantiate(cfg.dataset)
     if not hasattr(datamodule, "indexes"):
-        raise ValueError(f"dataset={cfg.dataset.name} is not an indexed family; convert one of imagenet1k, "
+        raise ConfigError(f"dataset={cfg.dataset.name} is not an indexed family; convert one of imagenet1k, "
                          "imagenet22k, tiny_imagenet or an imagenet_proxy")
     meta = write_shards(datamodule, cfg.out, cfg.shard_size, cfg.seed)
     for split, info in meta["splits"].items():

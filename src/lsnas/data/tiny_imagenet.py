@@ -11,6 +11,7 @@ import numpy as np
 from lsnas.data.base import describe_dir, missing_data_error
 from lsnas.data.index import ImageIndex, index_class_folders
 from lsnas.data.indexed import IndexedImageDataModule, register_source
+from lsnas.errors import ConfigError
 
 FOLDER = "tiny-imagenet-200"
 URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
@@ -46,7 +47,7 @@ class TinyImageNetDataModule(IndexedImageDataModule):
         rows.sort()
         unknown = sorted({wnid for _, wnid in rows} - set(label_of))
         if unknown:
-            raise ValueError(f"{self.name}: val_annotations.txt names classes missing from wnids.txt: {unknown[:10]}")
+            raise ConfigError(f"{self.name}: val_annotations.txt names classes missing from wnids.txt: {unknown[:10]}")
         test = ImageIndex(train.classes, tuple(f"val/images/{name}" for name, _ in rows),
                           np.arange(len(rows), dtype=np.int64),
                           np.array([label_of[wnid] for _, wnid in rows], dtype=np.int32))

@@ -11,14 +11,14 @@ from pathlib import Path
 import lightning as L
 import torch
 from hydra.utils import get_class, instantiate
-from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from lsnas.arch import ARCH_FILENAME
 from lsnas.data.search import SearchDataModule
+from lsnas.errors import ConfigError
 from lsnas.spaces import known_spaces
-from lsnas.training.callbacks import CorruptImageReport, GenotypeTrace, StopAfterEpochs, WallClock
-from lsnas.training.runner import CHECKPOINT_DIR, resolve_checkpoint, resolve_precision
+from lsnas.training.callbacks import CorruptImageReport, GenotypeTrace
+from lsnas.training.trainer import make_trainer, rank_digests, resolve_checkpoint
 from lsnas.utils.io import atomic_write_json
 from lsnas.viz import plot_cell, plot_edge_weights
 
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 def check_method_space(method_cls: type, space: str) -> None:
     if space not in method_cls.spaces:
-        raise ValueError(f"method {method_cls.__name__} cannot search the {space!r} space; it supports: "
+        raise ConfigError(f"method {method_cls.__name__} cannot search the {space!r} space; it supports: "
                          f"{', '.join(method_cls.spaces)} (setting: space=...). Known spaces: "
                          f"{', '.join(known_spaces())}")
 
@@ -58,34 +58,28 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict:
     # torch.load(weights_only=True) when resuming
     method = instantiate(cfg.method.module, _convert_="all", num_classes=base.num_classes,
                          input_shape=list(base.input_shape), space=OmegaConf.to_container(cfg.space))
-    clock = WallClock()
-    callbacks = [ModelCheckpoint(dirpath=run_dir / CHECKPOINT_DIR, save_last=True, save_top_k=0), clock,
-                 GenotypeTrace(run_dir / "genotypes.jsonl"), RichProgressBar(leave=True),
-                 CorruptImageReport(base.corrupt)]
-    if cfg.get("stop_after_epochs"):
-        callbacks.append(StopAfterEpochs(cfg.stop_after_epochs))
-    loggers = [instantiate(c) for c in cfg.logger.values()] if cfg.get("logger") else []
     trainer_kwargs = {"strategy": s} if (s := _strategy(cfg, method_cls)) else {}
-    trainer: L.Trainer = instantiate(cfg.trainer, precision=resolve_precision(cfg.trainer.precision),
-                                     max_epochs=cfg.method.epochs, default_root_dir=str(run_dir),
-                                     logger=loggers or False, callbacks=callbacks, **trainer_kwargs)
+    callbacks = [GenotypeTrace(run_dir / "genotypes.jsonl"), CorruptImageReport(base.corrupt)]
+    trainer, clock = make_trainer(cfg, run_dir, max_epochs=cfg.method.epochs, callbacks=callbacks, **trainer_kwargs)
     started = time.perf_counter()
     trainer.fit(method, datamodule=datamodule, ckpt_path=resolve_checkpoint(cfg.get("ckpt_path"), run_dir))
     fit_s = time.perf_counter() - started
 
-    # Every rank must hold the same architecture parameters (one genotype under DDP).
-    flat = torch.cat([p.detach().float().flatten() for p in method.supernet.arch_parameters()])
-    gathered = trainer.strategy.all_gather(flat)
-    consistent = bool((gathered == flat).all())
+    # Every rank must hold the same architecture parameters (one genotype under DDP), and the same weights.
+    arch_digests = rank_digests(trainer, method.supernet.arch_parameters())
+    weight_digests = rank_digests(trainer, method.supernet.weight_parameters())
+    consistent = len(set(arch_digests)) == 1
     if not consistent:
-        raise RuntimeError("architecture parameters differ across ranks; refusing to write an architecture")
+        raise RuntimeError(f"architecture parameters differ across ranks ({arch_digests}); refusing to write "
+                           "an architecture")
     arch = method.architecture()
     summary = {"method": cfg.method.name, "space": cfg.space.name, "dataset": cfg.dataset.name,
                "seed": cfg.seed, "genotype": arch.genotype, "arch_digest": arch.digest,
                "epochs": trainer.current_epoch, "completed": trainer.current_epoch >= cfg.method.epochs,
                "wall_time_s": round(clock.elapsed_s, 2),
                "wall_time_this_run_s": round(fit_s, 2), "peak_memory_bytes": peak_memory_bytes(),
-               "world_size": trainer.world_size, "ranks_consistent": consistent,
+               "world_size": trainer.world_size, "ranks_consistent": consistent, "arch_digests": arch_digests,
+               "weight_digests": weight_digests,
                "precision": str(trainer.precision), "data": base.describe()}
     if trainer.is_global_zero:
         weights = method.edge_weights()
@@ -96,6 +90,9 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict:
         arch.save(run_dir / ARCH_FILENAME)
         atomic_write_json(run_dir / "search_summary.json", summary)
         print(f"genotype {json.dumps(arch.genotype, separators=(',', ':'))}")
+        then = cfg.get("then_train") or {}
+        protocol = f" protocol={then['protocol']}" if then.get("protocol") else ""
         print(f"architecture written to {run_dir / ARCH_FILENAME}; train it with:\n"
-              f"  python train.py arch={run_dir / ARCH_FILENAME} dataset={cfg.dataset.name}")
+              f"  python train.py arch={run_dir / ARCH_FILENAME} dataset={then.get('dataset') or cfg.dataset.name}"
+              f"{protocol}")
     return summary

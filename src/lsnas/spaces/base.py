@@ -11,6 +11,7 @@ import numpy as np
 from torch import nn
 
 from lsnas.arch import Architecture
+from lsnas.errors import ConfigError
 
 _SPACES: dict[str, type[SearchSpace]] = {}
 
@@ -25,7 +26,7 @@ def get_space(name: str) -> SearchSpace:
     try:
         return _SPACES[name]()
     except KeyError:
-        raise KeyError(f"unknown search space {name!r}; known spaces: {', '.join(sorted(_SPACES))}") from None
+        raise ConfigError(f"unknown search space {name!r}; known spaces: {', '.join(sorted(_SPACES))}") from None
 
 
 def known_spaces() -> list[str]:

@@ -10,49 +10,19 @@ import time
 from pathlib import Path
 
 import lightning as L
-import torch
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from lsnas.arch import resolve_arch
+from lsnas.errors import ConfigError
 from lsnas.spaces import get_space
-from lsnas.training.callbacks import CorruptImageReport, WallClock
+from lsnas.training.callbacks import CorruptImageReport
 from lsnas.training.complexity import complexity
 from lsnas.training.module import ClassificationModule
+from lsnas.training.trainer import make_trainer, rank_digests, resolve_checkpoint
 from lsnas.utils.io import atomic_write_json
 
 log = logging.getLogger(__name__)
-CHECKPOINT_DIR = "checkpoints"
-
-
-def resolve_precision(precision) -> str:
-    """``auto``: bf16-mixed on GPUs that support it, 16-mixed on older GPUs, 32-true on CPU."""
-    if str(precision) != "auto":
-        return str(precision)
-    if torch.cuda.is_available():
-        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    return "32-true"
-
-
-def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
-    """``last``: this run dir's last.ckpt if there is one (so a requeued job resumes, a new one starts);
-    a run dir: its last.ckpt; otherwise a checkpoint file."""
-    if ckpt_path in (None, ""):
-        return None
-    if ckpt_path == "last":
-        last = run_dir / CHECKPOINT_DIR / "last.ckpt"
-        if last.is_file():
-            return str(last)
-        log.info("ckpt_path=last: no %s yet, starting from scratch", last)
-        return None
-    path = Path(ckpt_path)
-    if path.is_dir():
-        path = path / CHECKPOINT_DIR / "last.ckpt"
-    if not path.is_file():
-        raise FileNotFoundError(f"ckpt_path={ckpt_path!r}: no checkpoint at {path}. Give a .ckpt file, a run dir "
-                                "holding checkpoints/last.ckpt, or 'last' together with hydra.run.dir=<run dir>")
-    return str(path)
 
 
 def write_per_class(path: Path, result: dict, classes=None) -> None:
@@ -70,7 +40,7 @@ def build(cfg: DictConfig):
     datamodule = instantiate(cfg.dataset, batch_size=cfg.protocol.batch_size)
     if datamodule.num_classes is None:
         if cfg.dry_run:
-            raise ValueError("dry_run needs the class count without reading data: set dataset.num_classes")
+            raise ConfigError("dry_run needs the class count without reading data: set dataset.num_classes")
         datamodule.resolve_num_classes()
     net = get_space(arch.space).build(arch, datamodule.num_classes, datamodule.input_shape,
                                       **OmegaConf.to_container(cfg.protocol.model))
@@ -93,26 +63,22 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
                                   scheduler=instantiate(p.scheduler) if p.get("scheduler") else None,
                                   label_smoothing=p.label_smoothing, aux_weight=p.aux_weight, cutout=p.cutout,
                                   drop_path_prob=p.drop_path_prob, arch=arch.to_dict())
-    clock = WallClock()
-    callbacks = [ModelCheckpoint(dirpath=run_dir / CHECKPOINT_DIR, save_last=True, save_top_k=0),
-                 clock, RichProgressBar(leave=True), CorruptImageReport(datamodule.corrupt)]
-    loggers = [instantiate(c) for c in cfg.logger.values()] if cfg.get("logger") else []
-    if loggers:
-        callbacks.append(LearningRateMonitor(logging_interval="epoch"))
     recipe = OmegaConf.to_container(p.get("trainer") or {})  # e.g. limit_train_batches for demos
-    trainer: L.Trainer = instantiate(cfg.trainer, precision=resolve_precision(cfg.trainer.precision),
-                                     max_epochs=p.epochs, gradient_clip_val=p.grad_clip or None,
-                                     default_root_dir=str(run_dir), logger=loggers or False, callbacks=callbacks,
-                                     **recipe)
+    trainer, clock = make_trainer(cfg, run_dir, max_epochs=p.epochs, callbacks=[CorruptImageReport(datamodule.corrupt)],
+                                  gradient_clip_val=p.grad_clip or None, **recipe)
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_checkpoint(cfg.get("ckpt_path"), run_dir))
     fit_s = time.perf_counter() - started
+    # Every rank must hold the same weights after training (DDP's invariant; the digests show it).
+    weight_digests = rank_digests(trainer, net.parameters())
     (results,) = trainer.test(module, datamodule=datamodule, verbose=False)
     metrics = {**summary, "dataset": cfg.dataset.name, "protocol": p.name, "seed": cfg.seed,
                "top1": results["test/top1"], "top5": results["test/top5"], "test_loss": results["test/loss"],
                "top1_class_mean": results["test/top1_class_mean"], "data": datamodule.describe(),
                "epochs": trainer.current_epoch, "wall_time_s": round(clock.elapsed_s, 2),
-               "wall_time_this_run_s": round(fit_s, 2), "precision": str(trainer.precision)}
+               "wall_time_this_run_s": round(fit_s, 2), "precision": str(trainer.precision),
+               "world_size": trainer.world_size, "weight_digests": weight_digests,
+               "ranks_consistent": len(set(weight_digests)) == 1}
     if trainer.is_global_zero:
         write_per_class(run_dir / "per_class_accuracy.json", module.per_class_result,
                         getattr(datamodule, "classes", None))

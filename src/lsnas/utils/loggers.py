@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import netrc
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from lightning.pytorch.loggers import WandbLogger
+
+from lsnas.errors import ConfigError
 
 
 def wandb_has_credentials() -> bool:
@@ -21,17 +24,20 @@ def wandb_has_credentials() -> bool:
     return any("wandb" in host for host in hosts)
 
 
-def wandb_logger(save_dir: str, project: str = "lsnas", mode: str = "auto", **kwargs) -> WandbLogger:
+def wandb_logger(save_dir: str, project: str = "lsnas", mode: str = "auto", tags: Sequence[str] = (),
+                 **kwargs) -> WandbLogger:
     """``mode``: auto (online with credentials, else offline), online, offline or disabled.
 
     Run files go under ``save_dir`` (the Hydra run dir); ``wandb sync <save_dir>/wandb/offline-run-*``
-    uploads an offline run later.
+    uploads an offline run later. ``tags`` like ``method=`` with no value (a setting this kind of run
+    does not have) are dropped; W&B limits a tag to 64 characters.
     """
     if mode not in ("auto", "online", "offline", "disabled"):
-        raise ValueError(f"logger.mode must be auto, online, offline or disabled, got {mode!r}")
+        raise ConfigError(f"logger.wandb.mode must be auto, online, offline or disabled, got {mode!r}")
     if mode == "auto":
         mode = "online" if wandb_has_credentials() else "offline"
     os.environ.setdefault("WANDB_SILENT", "true")
     if mode == "disabled":
         kwargs["mode"] = "disabled"
-    return WandbLogger(save_dir=save_dir, project=project, offline=mode == "offline", **kwargs)
+    tags = [str(t)[:64] for t in tags if t and not str(t).endswith("=")]
+    return WandbLogger(save_dir=save_dir, project=project, offline=mode == "offline", tags=tags, **kwargs)

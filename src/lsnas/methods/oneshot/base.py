@@ -33,7 +33,7 @@ class OneShotMethod(L.LightningModule):
 
     def __init__(self, num_classes: int, input_shape: Sequence[int], space: dict, w_optimizer: Callable,
                  a_optimizer: Callable, w_scheduler: Callable | None = None, grad_clip: float = 5.0,
-                 warmup_fraction: float = 0.0, channels_last: bool = True):
+                 warmup_fraction: float = 0.0, channels_last: bool = True, arch_grad_clip: float | None = None):
         super().__init__()
         self.automatic_optimization = False
         self.save_hyperparameters(ignore=["w_optimizer", "a_optimizer", "w_scheduler"])
@@ -91,6 +91,8 @@ class OneShotMethod(L.LightningModule):
         strategy = self.trainer.strategy
         for p, g in zip(params, grads):
             p.grad = strategy.reduce(g.detach(), reduce_op="mean") if strategy.world_size > 1 else g.detach()
+        if self.hparams.arch_grad_clip:  # PC-DARTS's ImageNet search clips the architecture gradient's norm
+            torch.nn.utils.clip_grad_norm_(params, self.hparams.arch_grad_clip)
         if all(torch.isfinite(p.grad).all() for p in params):  # skip overflowed fp16 steps, as GradScaler does
             a_opt.optimizer.step()
         a_opt.optimizer.zero_grad(set_to_none=True)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import torch
 from torch.func import functional_call
 
+from lsnas.errors import ConfigError
 from lsnas.methods.oneshot.base import OneShotMethod
 
 
 class DARTS(OneShotMethod):
     def __init__(self, *args, order: int = 1, hvp_eps: float = 0.01, **kwargs):
         if order not in (1, 2):
-            raise ValueError(f"DARTS order must be 1 or 2 (setting: method.module.order), got {order}")
+            raise ConfigError(f"DARTS order must be 1 or 2 (setting: method.module.order), got {order}")
         super().__init__(*args, **kwargs)
         self.order, self.hvp_eps = order, hvp_eps
 

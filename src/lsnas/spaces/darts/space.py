@@ -8,6 +8,7 @@ import numpy as np
 from torch import nn
 
 from lsnas.arch import Architecture
+from lsnas.errors import ConfigError
 from lsnas.spaces.base import SearchSpace, register_space
 from lsnas.spaces.darts import genotype as G
 from lsnas.spaces.darts.networks import NETWORKS
@@ -75,13 +76,13 @@ class DartsSpace(SearchSpace):
         try:
             cls = NETWORKS[network]
         except KeyError:
-            raise ValueError(f"unknown DARTS network {network!r}; valid: {', '.join(NETWORKS)} "
+            raise ConfigError(f"unknown DARTS network {network!r}; valid: {', '.join(NETWORKS)} "
                              "(setting: protocol.model.network)") from None
         if layers < 3:
-            raise ValueError(f"a DARTS network needs at least 3 cells (setting: protocol.model.layers), got {layers}")
+            raise ConfigError(f"a DARTS network needs at least 3 cells (setting: protocol.model.layers), got {layers}")
         in_channels, height, width = input_shape
         if auxiliary and cls.feature_size_at_aux(min(height, width)) < cls.aux_min_size:
-            raise ValueError(
+            raise ConfigError(
                 f"the {network} auxiliary head needs >= {cls.aux_min_size}px maps after the second reduction, "
                 f"but {height}x{width} inputs give {cls.feature_size_at_aux(min(height, width))}px; raise "
                 "dataset.resolution or set protocol.model.auxiliary=false")

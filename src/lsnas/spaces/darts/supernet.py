@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from lsnas.errors import ConfigError
 from lsnas.spaces.darts.genotype import CELL_TYPES, NUM_EDGES, NUM_NODES
 from lsnas.spaces.darts.networks import imagenet_stems, stack_cells
 from lsnas.spaces.darts.ops import PRIMITIVES, BatchNorm2d, FactorizedReduce, ReLUConvBN, make_op
@@ -85,7 +86,7 @@ class SearchCell(nn.Module):
                  partial_k: int = 1):
         super().__init__()
         if c % partial_k:
-            raise ValueError(f"partial channels: {c} channels do not split into K={partial_k} parts "
+            raise ConfigError(f"partial channels: {c} channels do not split into K={partial_k} parts "
                              "(setting: method.partial_channels)")
         self.reduction, self.partial_k = reduction, partial_k
         self.preprocess0 = (FactorizedReduce(c_prev_prev, c, affine=False) if reduction_prev
@@ -167,7 +168,7 @@ class DartsSupernet(nn.Module):
             self.stem0, self.stem1 = imagenet_stems(in_channels, c_stem)
             reduction_prev = True
         else:
-            raise ValueError(f"unknown supernet network {network!r}; valid: cifar, imagenet (setting: space.network)")
+            raise ConfigError(f"unknown supernet network {network!r}; valid: cifar, imagenet (setting: space.network)")
         self.network = network
         self.cells, channels = stack_cells(
             lambda *args: SearchCell(*args, partial_k=partial_k), layers, c, c_stem, reduction_prev)

@@ -1,0 +1,121 @@
+"""What the command-line entry points (search.py, train.py) share around Hydra.
+
+- A user error (unknown name, missing data, malformed arch.json, an impossible combination) prints its
+  message and exits with status 2, without a traceback; ``HYDRA_FULL_ERROR=1`` shows the traceback.
+  Hydra's own composition errors (``method=nope``, a malformed override) exit with status 2 too.
+- Each log line is printed once, through Hydra's handlers (console and the run dir's log file).
+- Third-party tips and deprecation noise are silenced.
+- An open W&B run is finished even when the task fails.
+
+Kept free of heavy imports so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Callable
+
+USAGE_ERROR = 2
+_task_started = False
+
+# Messages that say nothing to a user of lsnas (we choose workers, batch counts and loggers on purpose).
+_NOISE = (
+    r".*does not have many workers.*",
+    r".*smaller than the logging interval.*",
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
+    r".*`torch.cuda.amp.*` is deprecated.*",
+    r".*Checkpoint directory .* exists and is not empty.*",
+    r".*The `srun` command is available on your system but is not used.*",
+)
+
+
+def full_errors() -> bool:
+    return os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+class _DropTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "💡 Tip" not in record.getMessage()
+
+
+def quiet_third_party() -> None:
+    """One copy of each log line, and no third-party tips or deprecation noise."""
+    for pattern in _NOISE:
+        warnings.filterwarnings("ignore", message=pattern)
+    for module in ("lightning", "lightning_fabric", "pytorch_lightning", "torch", "torchvision", "wandb", "timm"):
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=module)
+        warnings.filterwarnings("ignore", category=FutureWarning, module=module)
+    root = logging.getLogger()
+    for handler in root.handlers:
+        handler.addFilter(_DropTips())
+    if root.handlers:  # Hydra configured logging: let Lightning's records reach its handlers only
+        for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+            logger = logging.getLogger(name)
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
+            logger.propagate = True
+    os.environ.setdefault("WANDB_SILENT", "true")
+
+
+def _finish_wandb() -> None:
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish(exit_code=1)
+
+
+def run_task(target: str, cfg, run_dir: str):
+    """Call ``target`` ("module:function") with (cfg, run_dir), reporting user errors as such."""
+    global _task_started
+    _task_started = True
+    from lsnas.errors import find_user_error
+
+    module, name = target.split(":")
+    task = getattr(importlib.import_module(module), name)
+    quiet_third_party()  # after the task's imports: Lightning adds its own console handler when imported
+    try:
+        return task(cfg, run_dir)
+    except Exception as error:
+        _finish_wandb()
+        user_error = find_user_error(error)
+        if user_error is None or full_errors():
+            raise
+        print(f"error: {user_error}", file=sys.stderr)
+        print("(set HYDRA_FULL_ERROR=1 for the traceback)", file=sys.stderr)
+        sys.exit(USAGE_ERROR)
+
+
+def run_cli(main: Callable[[], object]) -> None:
+    """Run a ``@hydra.main`` function; a configuration error from Hydra exits with status 2."""
+    try:
+        main()
+    except SystemExit as exit_:
+        if exit_.code == 1 and not _task_started:  # Hydra reported a composition error and exited
+            sys.exit(USAGE_ERROR)
+        raise
+
+
+def rank_suffix() -> str:
+    """'' for the first process of a run, '_rank<r>' (or '_node<n>_rank<l>') for the others, from the
+    launcher's environment (torchrun / Lightning: RANK or NODE_RANK + LOCAL_RANK; SLURM: SLURM_PROCID).
+    Several processes of one multi-node run share a run dir; each writes its own log file."""
+    for var in ("RANK", "SLURM_PROCID"):
+        if os.environ.get(var, "0") not in ("", "0"):
+            return f"_rank{os.environ[var]}"
+    node, local = os.environ.get("NODE_RANK", "0"), os.environ.get("LOCAL_RANK", "0")
+    return "" if (node, local) == ("0", "0") else f"_node{node}_rank{local}"
+
+
+def register_resolvers() -> None:
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver("lsnas.rank_suffix", rank_suffix, replace=True)
+    # Only the first process writes the run dir's .hydra/ (the others' configs are the same).
+    OmegaConf.register_new_resolver("lsnas.hydra_subdir", lambda: ".hydra" if not rank_suffix() else None,
+                                    replace=True)
+
+
+register_resolvers()

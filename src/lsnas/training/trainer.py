@@ -1,0 +1,109 @@
+"""One place that builds the Lightning Trainer, its loggers and its callbacks for every kind of run:
+final training (train.py), one-shot search (search.py) and the in-process evaluations of multi-trial
+search. A run kind adds its own callbacks (a genotype trace, a corrupt-image report) and Trainer
+arguments (gradient clipping, a DDP flavour); everything else is the same for all of them."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+from lsnas.errors import ConfigError
+from lsnas.training.callbacks import StopAfterEpochs, WallClock
+from lsnas.training.progress import CompactProgressBar
+
+log = logging.getLogger(__name__)
+CHECKPOINT_DIR = "checkpoints"
+
+
+def resolve_precision(precision) -> str:
+    """``auto``: bf16-mixed on GPUs that support it, 16-mixed on older GPUs, 32-true on CPU."""
+    if str(precision) != "auto":
+        return str(precision)
+    if torch.cuda.is_available():
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    return "32-true"
+
+
+def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
+    """``last``: this run dir's last.ckpt if there is one (so a requeued job resumes, a new one starts);
+    a run dir: its last.ckpt; otherwise a checkpoint file."""
+    if ckpt_path in (None, ""):
+        return None
+    if ckpt_path == "last":
+        last = Path(run_dir) / CHECKPOINT_DIR / "last.ckpt"
+        if last.is_file():
+            return str(last)
+        log.info("ckpt_path=last: no %s yet, starting from scratch", last)
+        return None
+    path = Path(ckpt_path)
+    if path.is_dir():
+        path = path / CHECKPOINT_DIR / "last.ckpt"
+    if not path.is_file():
+        raise ConfigError(f"ckpt_path={ckpt_path!r}: no checkpoint at {path}. Give a .ckpt file, a run dir "
+                          "holding checkpoints/last.ckpt, or 'last' together with hydra.run.dir=<run dir>")
+    return str(path)
+
+
+def flat_config(cfg: DictConfig) -> dict:
+    """The resolved run config with dotted keys (``method.module.order``), as W&B compares runs by it."""
+    def walk(node, prefix: str):
+        if isinstance(node, dict) and node:
+            for key, value in node.items():
+                yield from walk(value, f"{prefix}{key}.")
+        else:
+            yield prefix[:-1], node if not isinstance(node, list) else str(node)
+
+    return dict(walk(OmegaConf.to_container(cfg, resolve=True), ""))
+
+
+def make_loggers(cfg: DictConfig) -> list:
+    """The configured experiment loggers (``logger=wandb|csv|none``), each given the flat run config."""
+    loggers = [instantiate(c) for c in cfg.logger.values()] if cfg.get("logger") else []
+    config = flat_config(cfg)
+    for logger in loggers:
+        logger.log_hyperparams(config)
+    return loggers
+
+
+def make_trainer(cfg: DictConfig, run_dir: str | Path, *, max_epochs: int, callbacks: Sequence[Callback] = (),
+                 checkpoints: bool = True, **trainer_kwargs) -> tuple[L.Trainer, WallClock]:
+    """A Trainer from ``cfg.trainer`` with the run's loggers, a last-epoch checkpoint in the run dir, the
+    wall clock (returned, so the caller can report it), a compact progress bar, a learning-rate monitor
+    when something logs it, and ``stop_after_epochs`` when set."""
+    run_dir = Path(run_dir)
+    clock = WallClock()
+    loggers = make_loggers(cfg)
+    all_callbacks: list[Callback] = [clock, CompactProgressBar(), *callbacks]
+    if checkpoints:
+        all_callbacks.append(ModelCheckpoint(dirpath=run_dir / CHECKPOINT_DIR, save_last=True, save_top_k=0))
+    if loggers:
+        all_callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+    if cfg.get("stop_after_epochs"):
+        all_callbacks.append(StopAfterEpochs(cfg.stop_after_epochs))
+    trainer = instantiate(cfg.trainer, precision=resolve_precision(cfg.trainer.precision), max_epochs=max_epochs,
+                          default_root_dir=str(run_dir), logger=loggers or False, callbacks=all_callbacks,
+                          **trainer_kwargs)
+    return trainer, clock
+
+
+def tensor_digest(tensors: Iterable[torch.Tensor]) -> str:
+    """A 15-hex (60-bit, so it fits an int64 for gathering) digest of the tensors' exact bytes."""
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(t.detach().cpu().contiguous().flatten().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:15]
+
+
+def rank_digests(trainer: L.Trainer, tensors: Iterable[torch.Tensor]) -> list[str]:
+    """Every rank's ``tensor_digest`` of its own copy of ``tensors``, in rank order (one entry without DDP)."""
+    local = torch.tensor([int(tensor_digest(tensors), 16)], dtype=torch.int64, device=trainer.strategy.root_device)
+    return [format(v, "015x") for v in trainer.strategy.all_gather(local).reshape(-1).tolist()]
