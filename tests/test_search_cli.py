@@ -72,9 +72,3 @@ def test_resumed_search_matches_uninterrupted(tmp_path, method):
     assert Architecture.load(tmp_path / "resumed") == Architecture.load(tmp_path / "straight")
     trace = [json.loads(line)["epoch"] for line in (tmp_path / "resumed" / "genotypes.jsonl").read_text().splitlines()]
     assert trace == [0, 1, 2]
-
-
-def test_unknown_space_for_method_is_a_startup_error(tmp_path):
-    proc = run("search.py", *TINY, "space.name=resnet", f"hydra.run.dir={tmp_path}", check=False)
-    assert proc.returncode != 0 and "supports: darts" in proc.stderr
-    assert not (tmp_path / "arch.json").exists()

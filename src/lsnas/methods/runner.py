@@ -57,7 +57,7 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict:
     # _convert_="all": plain containers in the module's hyperparameters, so checkpoints load with
     # torch.load(weights_only=True) when resuming
     method = instantiate(cfg.method.module, _convert_="all", num_classes=base.num_classes,
-                         input_shape=list(base.input_shape), space=OmegaConf.to_container(cfg.space))
+                         input_shape=list(base.input_shape), space=OmegaConf.to_container(cfg.space, resolve=True))
     trainer_kwargs = {"strategy": s} if (s := _strategy(cfg, method_cls)) else {}
     callbacks = [GenotypeTrace(run_dir / "genotypes.jsonl"), CorruptImageReport(base.corrupt)]
     trainer, clock = make_trainer(cfg, run_dir, max_epochs=cfg.method.epochs, callbacks=callbacks, **trainer_kwargs)

@@ -43,7 +43,7 @@ def build(cfg: DictConfig):
             raise ConfigError("dry_run needs the class count without reading data: set dataset.num_classes")
         datamodule.resolve_num_classes()
     net = get_space(arch.space).build(arch, datamodule.num_classes, datamodule.input_shape,
-                                      **OmegaConf.to_container(cfg.protocol.model))
+                                      **OmegaConf.to_container(cfg.protocol.model, resolve=True))
     return arch, datamodule, net
 
 
@@ -63,7 +63,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
                                   scheduler=instantiate(p.scheduler) if p.get("scheduler") else None,
                                   label_smoothing=p.label_smoothing, aux_weight=p.aux_weight, cutout=p.cutout,
                                   drop_path_prob=p.drop_path_prob, arch=arch.to_dict())
-    recipe = OmegaConf.to_container(p.get("trainer") or {})  # e.g. limit_train_batches for demos
+    recipe = OmegaConf.to_container(p.get("trainer") or {}, resolve=True)  # e.g. limit_train_batches for demos
     trainer, clock = make_trainer(cfg, run_dir, max_epochs=p.epochs, callbacks=[CorruptImageReport(datamodule.corrupt)],
                                   gradient_clip_val=p.grad_clip or None, **recipe)
     started = time.perf_counter()
