@@ -59,8 +59,10 @@ def flat_config(cfg: DictConfig) -> dict:
         if isinstance(node, dict) and node:
             for key, value in node.items():
                 yield from walk(value, f"{prefix}{key}.")
+        elif isinstance(node, dict):  # an empty group of settings
+            yield prefix[:-1], None
         else:
-            yield prefix[:-1], node if not isinstance(node, list) else str(node)
+            yield prefix[:-1], str(node) if isinstance(node, list) else node
 
     return dict(walk(OmegaConf.to_container(cfg, resolve=True), ""))
 
