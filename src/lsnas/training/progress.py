@@ -12,7 +12,8 @@ from lightning.pytorch.callbacks.progress.rich_progress import (
 from rich.progress import TextColumn, TimeRemainingColumn
 
 # Logged name -> shown name; metrics logged with prog_bar=True under other names are shown as logged.
-SHORT_NAMES = {"train/loss": "loss", "train/top1": "top1", "val/top1": "val", "val/top5": "val5", "val/loss": "val_loss"}
+SHORT_NAMES = {"train/loss": "loss", "train/top1": "top1", "val/top1": "val", "val/top5": "val5",
+               "val/loss": "val_loss"}
 MAX_METRICS = 3
 
 
