@@ -45,6 +45,19 @@ def _strategy(cfg: DictConfig, method_cls: type) -> str | None:
     return strategy
 
 
+def describe_search(cfg: DictConfig) -> str:
+    """The settings that differ between a method's CIFAR and ImageNet variants, in one line."""
+    space, m = cfg.space, cfg.method.module
+    parts = [", ".join(f"{k}={v}" for k, v in space.items() if k != "name") + " supernet",
+             f"batch {cfg.method.batch_size}", f"{cfg.method.epochs} epochs", f"weight lr {m.w_optimizer.lr}",
+             f"arch lr {m.a_optimizer.lr}"]
+    if m.get("partial_channels"):
+        parts.append(f"K={m.partial_channels}")
+    if m.get("warmup_fraction"):
+        parts.append(f"arch updates from epoch {round(m.warmup_fraction * cfg.method.epochs)}")
+    return "; ".join(parts)
+
+
 def search(cfg: DictConfig, run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
     method_cls = get_class(cfg.method.module._target_)
@@ -58,6 +71,9 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict:
     # torch.load(weights_only=True) when resuming
     method = instantiate(cfg.method.module, _convert_="all", num_classes=base.num_classes,
                          input_shape=list(base.input_shape), space=OmegaConf.to_container(cfg.space, resolve=True))
+    weights = sum(p.numel() for p in method.supernet.weight_parameters())
+    log.info("%s on %s (%s-like %dpx inputs, %d classes): %s; %d supernet weights", cfg.method.name,
+             cfg.dataset.name, cfg.regime.name, base.resolution, base.num_classes, describe_search(cfg), weights)
     trainer_kwargs = {"strategy": s} if (s := _strategy(cfg, method_cls)) else {}
     callbacks = [GenotypeTrace(run_dir / "genotypes.jsonl"), CorruptImageReport(base.corrupt)]
     trainer, clock = make_trainer(cfg, run_dir, max_epochs=cfg.method.epochs, callbacks=callbacks, **trainer_kwargs)

@@ -27,7 +27,8 @@ def short_metrics(items: dict) -> dict:
         if key.endswith("_epoch") and f"{base}_step" in items:
             continue
         out[SHORT_NAMES.get(base, base)] = value
-    return dict(list(out.items())[:MAX_METRICS])
+    first = {name: i for i, name in enumerate(SHORT_NAMES.values())}  # loss, top1, val before the rest
+    return dict(sorted(out.items(), key=lambda kv: first.get(kv[0], len(first)))[:MAX_METRICS])
 
 
 class CompactProgressBar(RichProgressBar):

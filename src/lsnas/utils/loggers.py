@@ -40,4 +40,7 @@ def wandb_logger(save_dir: str, project: str = "lsnas", mode: str = "auto", tags
     if mode == "disabled":
         kwargs["mode"] = "disabled"
     tags = [str(t)[:64] for t in tags if t and not str(t).endswith("=")]
-    return WandbLogger(save_dir=save_dir, project=project, offline=mode == "offline", tags=tags, **kwargs)
+    logger = WandbLogger(save_dir=save_dir, project=project, offline=mode == "offline", tags=tags, **kwargs)
+    # Lightning passes anonymous=None, which wandb >= 0.22 answers with a deprecation warning on every run.
+    logger._wandb_init.pop("anonymous", None)
+    return logger
