@@ -19,24 +19,20 @@ from lsnas.data.index import ImageIndex, cache_key, cached
 from lsnas.data.records import IndexedImageDataset
 from lsnas.data.transforms import IMAGENET_MEAN, IMAGENET_STD, ImageNetStyleTransforms
 from lsnas.errors import ConfigError
+from lsnas.registry import Registry
 
 log = logging.getLogger(__name__)
 
-_SOURCES: dict[str, type[IndexedImageDataModule]] = {}
+SOURCES: Registry[type[IndexedImageDataModule]] = Registry("proxy source", setting="dataset.source")
 
 
 def register_source(name: str):
     """Class decorator: make a family usable as ``dataset.source=<name>`` of a proxy set."""
-    def add(cls):
-        _SOURCES[name] = cls
-        return cls
-    return add
+    return SOURCES.register(name)
 
 
 def source_family(name: str) -> type[IndexedImageDataModule]:
-    if name not in _SOURCES:
-        raise ConfigError(f"dataset.source={name!r} is not a known source; known: {', '.join(sorted(_SOURCES))}")
-    return _SOURCES[name]
+    return SOURCES.get(name)
 
 
 class IndexedImageDataModule(ImageNetStyleTransforms, ImageClassificationDataModule):

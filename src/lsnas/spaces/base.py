@@ -11,26 +11,22 @@ import numpy as np
 from torch import nn
 
 from lsnas.arch import Architecture
-from lsnas.errors import ConfigError
+from lsnas.registry import Registry
 
-_SPACES: dict[str, type[SearchSpace]] = {}
+SPACES: Registry[type[SearchSpace]] = Registry("search space", setting="space.name, or an arch.json's space")
 
 
 def register_space(cls: type[SearchSpace]) -> type[SearchSpace]:
     """Class decorator: make ``cls`` the space for architectures whose ``space`` is ``cls.name``."""
-    _SPACES[cls.name] = cls
-    return cls
+    return SPACES.register(cls.name)(cls)
 
 
 def get_space(name: str) -> SearchSpace:
-    try:
-        return _SPACES[name]()
-    except KeyError:
-        raise ConfigError(f"unknown search space {name!r}; known spaces: {', '.join(sorted(_SPACES))}") from None
+    return SPACES.get(name)()
 
 
 def known_spaces() -> list[str]:
-    return sorted(_SPACES)
+    return SPACES.names()
 
 
 class SearchSpace(abc.ABC):
