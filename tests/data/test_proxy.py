@@ -99,7 +99,7 @@ def test_rule_errors_name_the_setting(imagenet, tmp_path):
         proxy(imagenet, tmp_path, classes="random")
     with pytest.raises(ValueError, match="only 6 classes"):
         proxy(imagenet, tmp_path, classes="first", num_classes=10).indexes()
-    with pytest.raises(ValueError, match=r"unknown proxy source 'imagenet2k' \(setting: dataset.source\); known: imagenet1k"):
+    with pytest.raises(ValueError, match=r"proxy source 'imagenet2k' \(setting: dataset.source\); known: imagenet1k"):
         ImageNetProxyDataModule(root=str(imagenet), source="imagenet2k")
 
 
