@@ -1,0 +1,162 @@
+"""The trial journal of a multi-trial search: ``<run dir>/trials.jsonl``, the search's only state.
+
+One compact JSON event per line: ``session`` (the search-relevant config and its hash), ``ask`` (trial
+index k, canonical architecture, digest, evaluator fingerprint, tags) and ``result`` (k, status, score,
+cost, metrics, error). State is rebuilt by replaying the events (``TrialLog``), never pickled.
+
+What its users lost with other tools, and what this does about it (Optuna #5138, #913; NNI #1463):
+- one writer: a lock file keeps a second driver out of the run dir (the error names the holder);
+- each batch of events is one ``os.write`` followed by ``fsync``, so a crash loses at most the batch being
+  written, and never glues two records on one line;
+- a torn last line (a kill mid-write) is set aside into ``trials.jsonl.torn`` and cut off before the next
+  append, instead of breaking every later read;
+- NaN and infinities are never written (``allow_nan=False``); a NaN score is a status, not a number.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lsnas.errors import UserError
+
+JOURNAL_FILENAME = "trials.jsonl"
+STATUSES = ("complete", "invalid", "nan", "oom", "timeout", "failed", "lost")
+
+
+class JournalLockedError(UserError):
+    """Another search driver holds this run dir."""
+
+
+def encode_event(event: dict) -> bytes:
+    try:
+        return (json.dumps(event, separators=(",", ":"), sort_keys=True, allow_nan=False) + "\n").encode()
+    except ValueError as e:
+        raise ValueError(f"journal events hold no NaN or infinity (record the status instead): {event!r}") from e
+
+
+class Journal:
+    """Append-only JSONL events with one writer. Use as a context manager: it holds the run dir's lock."""
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / JOURNAL_FILENAME
+        self.lock_path = self.run_dir / f"{JOURNAL_FILENAME}.lock"
+        self._lock_fd: int | None = None
+
+    def __enter__(self) -> Journal:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise JournalLockedError(f"{self.run_dir} is in use by a running search (pid {holder}); wait for it, "
+                                     "or choose another run dir (hydra.run.dir=...)") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
+        self._repair_tail()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def read(self) -> list[dict]:
+        """Every complete event; a torn last line is left out (and set aside at the next ``__enter__``)."""
+        if not self.path.exists():
+            return []
+        data = self.path.read_bytes()
+        good, _ = _split_torn(data)
+        return [json.loads(line) for line in good.splitlines() if line.strip()]
+
+    def append(self, events: Iterable[dict]) -> None:
+        """Write ``events`` with one write and one fsync (the driver calls this once per loop turn)."""
+        if self._lock_fd is None:
+            raise RuntimeError("Journal.append outside 'with Journal(run_dir)': only the lock holder writes")
+        payload = b"".join(encode_event(e) for e in events)
+        if not payload:
+            return
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            written = os.write(fd, payload)
+            if written != len(payload):
+                raise OSError(f"short write to {self.path}: {written} of {len(payload)} bytes")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _repair_tail(self) -> None:
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        good, torn = _split_torn(data)
+        if torn:
+            with open(self.path.with_name(self.path.name + ".torn"), "ab") as f:
+                f.write(torn + b"\n")
+            with open(self.path, "r+b") as f:
+                f.truncate(len(good))
+                f.flush()
+                os.fsync(f.fileno())
+
+
+def _split_torn(data: bytes) -> tuple[bytes, bytes]:
+    """(the complete lines, a torn last line): unterminated, or terminated but not valid JSON."""
+    cut = data.rfind(b"\n", 0, len(data) - 1 if data.endswith(b"\n") else len(data)) + 1
+    last = data[cut:]
+    if not last.strip():
+        return data, b""
+    if last.endswith(b"\n"):
+        try:
+            json.loads(last)
+            return data, b""
+        except ValueError:
+            pass
+    return data[:cut], last.rstrip(b"\n")
+
+
+@dataclass
+class TrialLog:
+    """The search state replayed from the journal's events."""
+
+    sessions: list[dict] = field(default_factory=list)
+    asks: dict[int, dict] = field(default_factory=dict)
+    results: dict[int, dict] = field(default_factory=dict)
+
+    @classmethod
+    def replay(cls, events: Iterable[dict]) -> TrialLog:
+        log = cls()
+        for event in events:
+            kind = event.get("event")
+            if kind == "session":
+                log.sessions.append(event)
+            elif kind == "ask":
+                log.asks[event["k"]] = event
+            elif kind == "result":
+                if event["status"] not in STATUSES:
+                    raise ValueError(f"unknown trial status {event['status']!r}; known: {', '.join(STATUSES)}")
+                log.results[event["k"]] = event
+        return log
+
+    @property
+    def next_k(self) -> int:
+        return max(self.asks, default=-1) + 1
+
+    def pending(self) -> list[int]:
+        """Asked but not finished: in flight when the driver stopped, so re-dispatched, never re-asked."""
+        return sorted(k for k in self.asks if k not in self.results)
+
+    def finished(self, key: tuple[str, str]) -> dict | None:
+        """The result of an earlier trial of the same (architecture digest, evaluator fingerprint)."""
+        for k, ask in self.asks.items():
+            if (ask["digest"], ask["fingerprint"]) == key and k in self.results:
+                return self.results[k]
+        return None
