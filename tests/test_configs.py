@@ -70,11 +70,12 @@ def test_quick_protocol_follows_the_regime_at_a_demo_resolution(dataset, network
 
 @pytest.mark.parametrize("dataset", options("dataset"))
 def test_every_dataset_composes_for_search_and_train_with_its_regime(dataset):
+    regime = "imagenet" if dataset in IMAGENET_REGIME else "cifar"
     for name in ("search", "train"):
         cfg = compose_config(name, f"dataset={dataset}")
-        assert cfg.regime.name == ("imagenet" if dataset in IMAGENET_REGIME else "cifar")
+        assert cfg.regime.name == regime
         OmegaConf.to_container(cfg.dataset, resolve=True)
-    assert compose_config("search", f"dataset={dataset}").space.network == cfg.regime.name
+    assert compose_config("search", f"dataset={dataset}").space.network == regime
 
 
 @pytest.mark.parametrize("experiment", options("experiment"))

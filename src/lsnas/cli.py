@@ -29,7 +29,6 @@ _NOISE = (
     r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
     r".*`torch.cuda.amp.*` is deprecated.*",
     r".*Checkpoint directory .* exists and is not empty.*",
-    r".*The `srun` command is available on your system but is not used.*",
 )
 
 
@@ -58,7 +57,6 @@ def quiet_third_party() -> None:
             for handler in list(logger.handlers):
                 logger.removeHandler(handler)
             logger.propagate = True
-    os.environ.setdefault("WANDB_SILENT", "true")
 
 
 def _finish_wandb() -> None:
