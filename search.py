@@ -19,7 +19,7 @@ from lsnas.cli import run_cli, run_task
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="search")
 def main(cfg: DictConfig) -> None:
-    run_task("lsnas.methods.runner:search", cfg, HydraConfig.get().runtime.output_dir)
+    run_task("lsnas.methods:search", cfg, HydraConfig.get().runtime.output_dir)
 
 
 if __name__ == "__main__":

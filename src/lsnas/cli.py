@@ -107,10 +107,24 @@ def rank_suffix() -> str:
     return "" if (node, local) == ("0", "0") else f"_node{node}_rank{local}"
 
 
+FORWARDED = ("dataset.", "protocol.", "trainer.", "data_dir=", "regime=")
+
+
+def task_overrides() -> list[str]:
+    """The run's command-line overrides that a job it starts (train.py for a trial) should get too: the
+    data, protocol and trainer settings. Empty outside a Hydra run."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    return [o for o in HydraConfig.get().overrides.task if o.lstrip("+~").startswith(FORWARDED)]
+
+
 def register_resolvers() -> None:
     from omegaconf import OmegaConf
 
     OmegaConf.register_new_resolver("lsnas.rank_suffix", rank_suffix, replace=True)
+    OmegaConf.register_new_resolver("lsnas.task_overrides", task_overrides, replace=True)
     # Only the first process writes the run dir's .hydra/ (the others' configs are the same).
     OmegaConf.register_new_resolver("lsnas.hydra_subdir", lambda: ".hydra" if not rank_suffix() else None,
                                     replace=True)

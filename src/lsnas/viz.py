@@ -1,4 +1,5 @@
-"""Pictures of architectures and searches: DARTS cell diagrams and architecture-weight heat maps."""
+"""Pictures of architectures and searches: DARTS cell diagrams, architecture-weight heat maps and
+multi-trial search traces."""
 
 from __future__ import annotations
 
@@ -77,6 +78,34 @@ def plot_edge_weights(weights: dict[str, np.ndarray], path: str | os.PathLike, t
         ax.set_yticks(range(w.shape[0]), edge_labels(), fontsize=7)
         ax.set_title(f"{kind} cell")
         fig.colorbar(im, ax=ax, shrink=0.8)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_search_trace(trials, path: str | os.PathLike, title: str = "") -> Path:
+    """A multi-trial search at a glance: each finished trial's score and the best so far, against the
+    trial index and against the cumulative evaluation cost. Failed trials are red crosses on the axis."""
+    finished = [t for t in trials if t.result is not None]
+    order = sorted(finished, key=lambda t: t.result.get("time", 0.0))  # the order results came in
+    cost = np.cumsum([(t.result.get("cost") or {}).get("seconds") or 0.0 for t in order])
+    scores = [t.score for t in order]
+    best = np.maximum.accumulate([s if s is not None else -np.inf for s in scores])
+    ok = [i for i, s in enumerate(scores) if s is not None]
+    bad = [i for i, s in enumerate(scores) if s is None]
+    floor = min((scores[i] for i in ok), default=0.0)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    for ax, x, label in ((axes[0], np.arange(1, len(order) + 1), "trials finished"),
+                         (axes[1], cost, "evaluation cost (s, cumulative)")):
+        ax.scatter(x[ok], [scores[i] for i in ok], s=14, alpha=0.6, label="trial")
+        if bad:
+            ax.scatter(x[bad], [floor] * len(bad), marker="x", color="#d62728", label="failed")
+        shown = np.isfinite(best)
+        ax.step(x[shown], best[shown], where="post", color="#ff7f0e", label="best so far")
+        ax.set_xlabel(label)
+        ax.set_ylabel("score")
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="lower right", fontsize=8)
     if title:
         fig.suptitle(title)
     return _save(fig, path)

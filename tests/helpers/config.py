@@ -4,6 +4,8 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
+import lsnas.cli  # noqa: F401  (registers the resolvers the configs use)
+
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
 

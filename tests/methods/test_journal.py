@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from lsnas.methods.journal import Journal, JournalLockedError, TrialLog
+from lsnas.methods.multitrial.journal import Journal, JournalLockedError, TrialLog
 
 
 def ask(k, digest="a", fp="f"):
@@ -69,7 +69,7 @@ def test_sigkill_mid_search_leaves_a_readable_journal_and_a_free_lock(tmp_path):
     import sys
     import time
 
-    writer = ("import sys; from lsnas.methods.journal import Journal\n"
+    writer = ("import sys; from lsnas.methods.multitrial.journal import Journal\n"
               "with Journal(sys.argv[1]) as j:\n"
               "    k = 0\n"
               "    while True:\n"

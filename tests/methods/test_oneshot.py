@@ -3,7 +3,7 @@ import torch
 
 from lsnas.methods.oneshot import PCDARTS, OneShotMethod
 from lsnas.methods.oneshot.gdas import hard_gumbel_softmax, temperature
-from lsnas.methods.runner import check_method_space
+from lsnas.methods.oneshot.runner import check_method_space
 from lsnas.spaces.darts.genotype import edge_index
 from lsnas.spaces.darts.ops import PRIMITIVES
 

@@ -41,21 +41,28 @@ class SearchSpace(abc.ABC):
     def architecture(self, genotype: Any) -> Architecture:
         return Architecture(self.name, genotype)
 
-    @abc.abstractmethod
+    # What multi-trial strategies and surrogates use. A space implements those it can; a strategy
+    # that needs one it lacks is refused at start-up (``supports``).
     def sample(self, rng: random.Random) -> Architecture:
         """A uniformly random architecture."""
+        raise NotImplementedError(f"the {self.name!r} space cannot sample architectures")
 
-    @abc.abstractmethod
     def mutate(self, arch: Architecture, rng: random.Random) -> Architecture:
         """A neighbour of ``arch`` differing in one decision."""
+        raise NotImplementedError(f"the {self.name!r} space cannot mutate architectures")
 
-    @abc.abstractmethod
     def encode(self, arch: Architecture) -> np.ndarray:
         """A fixed-length float vector for surrogates; ``decode(encode(a)) == a``."""
+        raise NotImplementedError(f"the {self.name!r} space cannot encode architectures")
 
-    @abc.abstractmethod
     def decode(self, vector: np.ndarray) -> Architecture:
         """The architecture a (possibly continuous) vector encodes."""
+        raise NotImplementedError(f"the {self.name!r} space cannot decode vectors")
+
+    @classmethod
+    def supports(cls, operation: str) -> bool:
+        """Whether the space implements ``operation`` (sample, mutate, encode, decode, supernet)."""
+        return getattr(cls, operation) is not getattr(SearchSpace, operation)
 
     @abc.abstractmethod
     def build(self, arch: Architecture, num_classes: int, input_shape: tuple[int, int, int],

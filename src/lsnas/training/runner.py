@@ -12,6 +12,7 @@ from pathlib import Path
 import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
 from lsnas.arch import resolve_arch
 from lsnas.errors import ConfigError
@@ -34,6 +35,27 @@ def write_per_class(path: Path, result: dict, classes=None) -> None:
     atomic_write_json(path, sorted(rows, key=lambda r: (r["top1"], -r["support"])))
 
 
+def _as_config(protocol) -> DictConfig:
+    # a node of the run config keeps its interpolations (${regime.name}); a plain dict is wrapped
+    return protocol if isinstance(protocol, DictConfig) else OmegaConf.create(protocol)
+
+
+def build_network(arch, datamodule, protocol) -> nn.Module:
+    """``arch``'s network for the datamodule's classes and input shape, as ``protocol.model`` describes it."""
+    model = _as_config(protocol).model
+    return get_space(arch.space).build(arch, datamodule.num_classes, datamodule.input_shape,
+                                       **OmegaConf.to_container(model, resolve=True))
+
+
+def make_module(net: nn.Module, num_classes: int, protocol, arch) -> ClassificationModule:
+    """The LightningModule that trains ``net`` under ``protocol`` (optimiser, schedule and regularisers)."""
+    p = _as_config(protocol)
+    return ClassificationModule(net, num_classes, optimizer=instantiate(p.optimizer),
+                                scheduler=instantiate(p.scheduler) if p.get("scheduler") else None,
+                                label_smoothing=p.label_smoothing, aux_weight=p.aux_weight, cutout=p.cutout,
+                                drop_path_prob=p.drop_path_prob, arch=arch.to_dict())
+
+
 def build(cfg: DictConfig):
     """(architecture, datamodule, network) from the config, without loading any data."""
     arch = resolve_arch(cfg.arch)
@@ -42,9 +64,7 @@ def build(cfg: DictConfig):
         if cfg.dry_run:
             raise ConfigError("dry_run needs the class count without reading data: set dataset.num_classes")
         datamodule.resolve_num_classes()
-    net = get_space(arch.space).build(arch, datamodule.num_classes, datamodule.input_shape,
-                                      **OmegaConf.to_container(cfg.protocol.model, resolve=True))
-    return arch, datamodule, net
+    return arch, datamodule, build_network(arch, datamodule, cfg.protocol)
 
 
 def train(cfg: DictConfig, run_dir: str | Path) -> dict:
@@ -59,22 +79,21 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
         return summary
 
     p = cfg.protocol
-    module = ClassificationModule(net, datamodule.num_classes, optimizer=instantiate(p.optimizer),
-                                  scheduler=instantiate(p.scheduler) if p.get("scheduler") else None,
-                                  label_smoothing=p.label_smoothing, aux_weight=p.aux_weight, cutout=p.cutout,
-                                  drop_path_prob=p.drop_path_prob, arch=arch.to_dict())
+    module = make_module(net, datamodule.num_classes, p, arch)
     recipe = OmegaConf.to_container(p.get("trainer") or {}, resolve=True)  # e.g. limit_train_batches for demos
     trainer, clock = make_trainer(cfg, run_dir, max_epochs=p.epochs, callbacks=[CorruptImageReport(datamodule.corrupt)],
                                   gradient_clip_val=p.grad_clip or None, **recipe)
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_checkpoint(cfg.get("ckpt_path"), run_dir))
     fit_s = time.perf_counter() - started
+    val_top1 = trainer.callback_metrics.get("val/top1")  # the last epoch's: what a search may score by
     # Every rank must hold the same weights after training (DDP's invariant; the digests show it).
     weight_digests = rank_digests(trainer, net.parameters())
     (results,) = trainer.test(module, datamodule=datamodule, verbose=False)
     metrics = {**summary, "dataset": cfg.dataset.name, "protocol": p.name, "seed": cfg.seed,
                "top1": results["test/top1"], "top5": results["test/top5"], "test_loss": results["test/loss"],
-               "top1_class_mean": results["test/top1_class_mean"], "data": datamodule.describe(),
+               "top1_class_mean": results["test/top1_class_mean"],
+               "val_top1": None if val_top1 is None else float(val_top1), "data": datamodule.describe(),
                "epochs": trainer.current_epoch, "wall_time_s": round(clock.elapsed_s, 2),
                "wall_time_this_run_s": round(fit_s, 2), "precision": str(trainer.precision),
                "world_size": trainer.world_size, "weight_digests": weight_digests,

@@ -77,14 +77,15 @@ def make_loggers(cfg: DictConfig) -> list:
 
 
 def make_trainer(cfg: DictConfig, run_dir: str | Path, *, max_epochs: int, callbacks: Sequence[Callback] = (),
-                 checkpoints: bool = True, **trainer_kwargs) -> tuple[L.Trainer, WallClock]:
+                 checkpoints: bool = True, progress: bool = True, **trainer_kwargs) -> tuple[L.Trainer, WallClock]:
     """A Trainer from ``cfg.trainer`` with the run's loggers, a last-epoch checkpoint in the run dir, the
-    wall clock (returned, so the caller can report it), a compact progress bar, a learning-rate monitor
+    wall clock (returned, so the caller can report it), a compact progress bar (unless ``progress`` is
+    false, as for the many short trainings of a multi-trial search), a learning-rate monitor
     when something logs it, and ``stop_after_epochs`` when set."""
     run_dir = Path(run_dir)
     clock = WallClock()
     loggers = make_loggers(cfg)
-    all_callbacks: list[Callback] = [clock, CompactProgressBar(), *callbacks]
+    all_callbacks: list[Callback] = [clock, *([CompactProgressBar()] if progress else []), *callbacks]
     if checkpoints:
         all_callbacks.append(ModelCheckpoint(dirpath=run_dir / CHECKPOINT_DIR, save_last=True, save_top_k=0))
     if loggers:
@@ -93,7 +94,7 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path, *, max_epochs: int, callb
         all_callbacks.append(StopAfterEpochs(cfg.stop_after_epochs))
     trainer = instantiate(cfg.trainer, precision=resolve_precision(cfg.trainer.precision), max_epochs=max_epochs,
                           default_root_dir=str(run_dir), logger=loggers or False, callbacks=all_callbacks,
-                          **trainer_kwargs)
+                          enable_progress_bar=progress, **trainer_kwargs)
     return trainer, clock
 
 

@@ -1,4 +1,4 @@
-"""What ``search.py`` does: run a one-shot method over a space on a dataset and write the result."""
+"""What ``search.py`` does for a one-shot method: train its supernet on a dataset and write the result."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from lsnas.arch import ARCH_FILENAME
 from lsnas.data.search import SearchDataModule
 from lsnas.errors import ConfigError
+from lsnas.methods import print_train_command
 from lsnas.spaces import known_spaces
 from lsnas.training.callbacks import CorruptImageReport, GenotypeTrace
 from lsnas.training.trainer import make_trainer, rank_digests, resolve_checkpoint
@@ -62,6 +63,10 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
     method_cls = get_class(cfg.method.module._target_)
     check_method_space(method_cls, cfg.space.name)
+    if cfg.get("evaluator"):
+        raise ConfigError(f"{cfg.method.name} is a one-shot method: its supernet scores the architectures, so it "
+                          "takes no evaluator (drop the evaluator=... setting, or choose a multi-trial method: "
+                          "method=random|evolution)")
     L.seed_everything(cfg.seed, workers=True)
 
     base = instantiate(cfg.dataset, batch_size=cfg.method.batch_size)
@@ -106,9 +111,5 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict:
         arch.save(run_dir / ARCH_FILENAME)
         atomic_write_json(run_dir / "search_summary.json", summary)
         print(f"genotype {json.dumps(arch.genotype, separators=(',', ':'))}")
-        then = cfg.get("then_train") or {}
-        protocol = f" protocol={then['protocol']}" if then.get("protocol") else ""
-        print(f"architecture written to {run_dir / ARCH_FILENAME}; train it with:\n"
-              f"  python train.py arch={run_dir / ARCH_FILENAME} dataset={then.get('dataset') or cfg.dataset.name}"
-              f"{protocol}")
+        print_train_command(cfg, run_dir / ARCH_FILENAME)
     return summary

@@ -130,21 +130,27 @@ class TrialLog:
     sessions: list[dict] = field(default_factory=list)
     asks: dict[int, dict] = field(default_factory=dict)
     results: dict[int, dict] = field(default_factory=dict)
+    retries: dict[int, int] = field(default_factory=dict)  # k -> times a lost trial was sent again
 
     @classmethod
     def replay(cls, events: Iterable[dict]) -> TrialLog:
         log = cls()
         for event in events:
-            kind = event.get("event")
-            if kind == "session":
-                log.sessions.append(event)
-            elif kind == "ask":
-                log.asks[event["k"]] = event
-            elif kind == "result":
-                if event["status"] not in STATUSES:
-                    raise ValueError(f"unknown trial status {event['status']!r}; known: {', '.join(STATUSES)}")
-                log.results[event["k"]] = event
+            log.apply(event)
         return log
+
+    def apply(self, event: dict) -> None:
+        kind = event.get("event")
+        if kind == "session":
+            self.sessions.append(event)
+        elif kind == "ask":
+            self.asks[event["k"]] = event
+        elif kind == "result":
+            if event["status"] not in STATUSES:
+                raise ValueError(f"unknown trial status {event['status']!r}; known: {', '.join(STATUSES)}")
+            self.results[event["k"]] = event
+        elif kind == "retry":
+            self.retries[event["k"]] = self.retries.get(event["k"], 0) + 1
 
     @property
     def next_k(self) -> int:

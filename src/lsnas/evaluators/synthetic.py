@@ -1,0 +1,48 @@
+"""A cheap evaluator with a known objective, for tests, benchmarks and trying a strategy out.
+
+The score is the share of a hidden target architecture's decisions that the candidate shares (the
+overlap of their ``encode`` vectors), so 1.0 is reachable and a strategy that exploits results climbs
+towards it. ``seconds`` simulates training time; ``fail_every`` / ``nan_every`` inject failures on
+every n-th trial (by trial index), so failure handling can be exercised without a real training.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import numpy as np
+
+from lsnas.arch import Architecture
+from lsnas.evaluators.base import EVALUATORS, Evaluator, Result, TrialContext
+from lsnas.spaces import get_space
+from lsnas.spaces.base import SearchSpace
+
+
+@EVALUATORS.register("synthetic")
+class SyntheticEvaluator(Evaluator):
+    def __init__(self, target_seed: int = 0, seconds: float = 0.0, fail_every: int = 0, nan_every: int = 0):
+        self.target_seed, self.seconds = int(target_seed), float(seconds)
+        self.fail_every, self.nan_every = int(fail_every), int(nan_every)
+
+    def check(self, space: SearchSpace) -> None:
+        from lsnas.errors import ConfigError
+
+        if not (space.supports("sample") and space.supports("encode")):
+            raise ConfigError(f"evaluator=synthetic needs a space that can sample and encode; {space.name!r} "
+                              "cannot (setting: evaluator)")
+
+    def target(self, space: SearchSpace) -> Architecture:
+        return space.sample(random.Random(f"synthetic target {self.target_seed}"))  # not any trial's stream
+
+    def evaluate(self, arch: Architecture, ctx: TrialContext) -> Result:
+        if self.fail_every and ctx.k % self.fail_every == self.fail_every - 1:
+            raise RuntimeError(f"injected failure (evaluator.fail_every={self.fail_every})")
+        space = get_space(arch.space)
+        mine, target = space.encode(arch), space.encode(self.target(space))
+        score = float(np.minimum(mine, target).sum() / target.sum())
+        if self.nan_every and ctx.k % self.nan_every == self.nan_every - 1:
+            score = float("nan")
+        if self.seconds:
+            time.sleep(self.seconds)
+        return Result(score=score, cost={"epochs": 0})

@@ -1,0 +1,173 @@
+"""The one ask/tell loop every multi-trial strategy runs in.
+
+Each turn: ask the strategy while a worker is free, journal the asks together with the results that
+came in (one write + fsync), hand the new trials to the executor, then wait for the first to finish.
+Resuming is replaying the journal: trials asked but not finished are sent again (same k, same seed), and
+the strategy, given the replayed state, goes on proposing what the uninterrupted search would have.
+An architecture already evaluated with the same evaluator fingerprint is answered from the journal.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from lsnas.errors import UserError
+from lsnas.evaluators.base import Evaluator, TrialContext
+from lsnas.methods.multitrial.executors import Executor
+from lsnas.methods.multitrial.journal import Journal, TrialLog
+from lsnas.methods.multitrial.strategy import DONE, SearchState, Strategy, Trial
+
+log = logging.getLogger(__name__)
+FAILURES = ("nan", "oom", "timeout", "failed", "lost")  # "invalid" is the space's business, not a failure
+
+
+class SearchFailedError(UserError):
+    """Too many trials failed; the message names the setting and the last error."""
+
+
+def trial_rng(seed: int, k: int) -> random.Random:
+    """The k-th proposal's randomness: the same in a resumed search as in an uninterrupted one."""
+    return random.Random((int(seed) << 32) + int(k))
+
+
+class SearchLoop:
+    def __init__(self, journal: Journal, state: SearchState, strategy: Strategy, evaluator: Evaluator,
+                 executor: Executor, seed: int, max_failure_rate: float = 0.5, min_trials_for_rate: int = 5,
+                 max_retries: int = 2, on_result: Callable[[Trial], None] | None = None):
+        self.journal, self.state, self.strategy = journal, state, strategy
+        self.evaluator, self.executor, self.seed = evaluator, executor, seed
+        self.fingerprint = evaluator.fingerprint()
+        self.max_failure_rate, self.min_trials_for_rate = max_failure_rate, min_trials_for_rate
+        self.max_retries, self.on_result = max_retries, on_result
+        self._events: list[dict] = []
+        self._submit: collections.deque[int] = collections.deque()  # journaled, not yet handed to the executor
+        self._in_flight: dict[tuple[str, str], int] = {}  # (digest, fingerprint) -> the k evaluating it
+        self._waiting: dict[int, list[int]] = collections.defaultdict(list)  # k -> duplicates awaiting it
+        self._started = time.perf_counter()
+        self._finished_here: list[dict] = []  # results of this session (the failure rate is judged on them)
+
+    @property
+    def log(self) -> TrialLog:
+        return self.state.log
+
+    def record(self, event: dict) -> None:
+        self.log.apply(event)
+        self._events.append(event)
+
+    def flush(self) -> None:
+        self.journal.append(self._events)
+        self._events = []
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self) -> SearchState:
+        for k in self.log.pending():  # in flight when the last driver stopped: send again, never re-ask
+            self._dispatch(k)
+        try:
+            while True:
+                done = self._fill()
+                self.flush()
+                while self._submit:
+                    k = self._submit.popleft()
+                    self.executor.submit(self.evaluator, self.log.asks[k]["arch"], self._context(k))
+                self._check_failure_rate()
+                if not self.executor.in_flight():
+                    if done:
+                        return self.state
+                    raise RuntimeError(f"{type(self.strategy).__name__} waits for results while no trial runs")
+                self._finish(*self.executor.wait())
+        finally:
+            self.flush()
+
+    def _fill(self) -> bool:
+        """Ask while workers are free; True once the strategy has nothing more to propose."""
+        while self.executor.in_flight() + len(self._submit) < self.executor.workers:
+            k = self.log.next_k
+            proposal = self.strategy.ask(self.state, trial_rng(self.seed, k))
+            if proposal is DONE:
+                return True
+            if proposal is None:
+                return False
+            arch = proposal.arch
+            self.record({"event": "ask", "k": k, "arch": arch.to_dict(), "digest": arch.digest,
+                         "fingerprint": self.fingerprint, "tags": proposal.tags, "time": round(time.time(), 3)})
+            self._dispatch(k)
+        return False
+
+    def _dispatch(self, k: int) -> None:
+        ask = self.log.asks[k]
+        key = (ask["digest"], ask["fingerprint"])
+        if (earlier := self.log.finished(key)) is not None:
+            self._answer_duplicate(k, earlier)
+        elif key in self._in_flight:
+            self._waiting[self._in_flight[key]].append(k)
+        else:
+            self._in_flight[key] = k
+            self._submit.append(k)
+
+    def _answer_duplicate(self, k: int, earlier: dict) -> None:
+        copied = {key: v for key, v in earlier.items() if key not in ("k", "time", "duplicate_of")}
+        self._result_event(k, {**copied, "cost": {"seconds": 0.0}, "duplicate_of": earlier.get("duplicate_of",
+                                                                                               earlier["k"])})
+
+    def _context(self, k: int) -> TrialContext:
+        return TrialContext(k=k, seed=self.seed, trial_dir=str(Path(self.journal.run_dir) / "trials" / str(k)),
+                            attempt=self.log.retries.get(k, 0))
+
+    def _finish(self, k: int, result: dict) -> None:
+        if result["status"] == "lost" and self.log.retries.get(k, 0) < self.max_retries:
+            log.warning("trial %d lost (%s); retrying (%d of evaluator.max_retries=%d)", k,
+                        (result.get("error") or "").splitlines()[0], self.log.retries.get(k, 0) + 1,
+                        self.max_retries)
+            self.record({"event": "retry", "k": k, "error": result.get("error")})
+            self._submit.append(k)
+            return
+        ask = self.log.asks[k]
+        self._in_flight.pop((ask["digest"], ask["fingerprint"]), None)
+        self._result_event(k, result)
+        for dup in self._waiting.pop(k, []):
+            self._answer_duplicate(dup, self.log.results[k])
+
+    def _result_event(self, k: int, result: dict) -> None:
+        self.record({"event": "result", "k": k, **result, "time": round(time.time(), 3)})
+        trial = self.state.trial(k)
+        self.strategy.tell(trial)
+        self._finished_here.append(self.log.results[k])
+        self._progress(trial)
+        if self.on_result:
+            self.on_result(trial)
+
+    # -- feedback and stopping -------------------------------------------------------------
+    def _progress(self, trial: Trial) -> None:
+        best = self.state.best()
+        finished = len(self.log.results)
+        total = max(self.strategy.num_trials, len(self.log.asks))
+        elapsed = time.perf_counter() - self._started
+        eta = elapsed / len(self._finished_here) * max(total - finished, 0)
+        score = f"{trial.score:.4f}" if trial.score is not None else trial.status
+        seconds = trial.result.get("cost", {}).get("seconds") or 0.0
+        note = f" (= trial {trial.result['duplicate_of']})" if "duplicate_of" in trial.result else ""
+        log.info("trial %d/%d %s%s in %.1fs | best %s (trial %s) | eta %s", trial.k + 1, total, score, note, seconds,
+                 f"{best.score:.4f}" if best else "-", best.k if best else "-", _duration(eta))
+
+    def _check_failure_rate(self) -> None:
+        results = self._finished_here  # a resumed search is not stopped by failures it was resumed to get past
+        failed = [r for r in results if r["status"] in FAILURES]
+        if len(results) >= self.min_trials_for_rate and len(failed) > self.max_failure_rate * len(results):
+            last = (failed[-1].get("error") or failed[-1]["status"]).strip().splitlines()
+            raise SearchFailedError(
+                f"{len(failed)} of {len(results)} trials failed, more than method.max_failure_rate="
+                f"{self.max_failure_rate}; the search stops. Last failure (trial {failed[-1]['k']}, "
+                f"{failed[-1]['status']}): {last[0] if last else ''}. Every error is in trials.jsonl; fix the cause "
+                "and resume with ckpt_path=last, or raise method.max_failure_rate")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"

@@ -1,0 +1,173 @@
+"""What ``search.py`` does for a multi-trial method: build the strategy, evaluator and executor, run the
+ask/tell loop over the run dir's journal, and write the best architecture with a summary and a trace plot.
+
+    python search.py method=random                                  # digits, small budget, in process
+    python search.py method=evolution dataset=cifar10 evaluator.executor=ray evaluator.workers=2
+    python search.py method=random evaluator=train_job dataset=imagenet22k evaluator.launcher=submitit
+    python search.py ... hydra.run.dir=<run dir> ckpt_path=last    # resume: finished trials are kept
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from lsnas.arch import ARCH_FILENAME
+from lsnas.errors import ConfigError
+from lsnas.methods import print_train_command
+from lsnas.methods.multitrial.executors import make_executor
+from lsnas.methods.multitrial.journal import JOURNAL_FILENAME, Journal, TrialLog
+from lsnas.methods.multitrial.loop import FAILURES, SearchLoop
+from lsnas.methods.multitrial.strategy import SearchState, Trial
+from lsnas.spaces import get_space
+from lsnas.training.trainer import flat_config, make_loggers
+from lsnas.utils.io import atomic_write_json
+from lsnas.viz import plot_search_trace
+
+log = logging.getLogger(__name__)
+
+# Settings that say how to run trials, not what they mean: they may change when a search is resumed.
+EXECUTION_KEYS = ("executor", "workers", "ray_address", "cpus_per_trial", "gpus_per_trial", "max_retries")
+RESUMABLE_KEYS = (*EXECUTION_KEYS, "timeout_s", "launcher", "submitit")
+BUDGET_KEYS = ("method.num_trials", "method.max_failure_rate", "method.run._target_")
+
+
+def search_config(cfg: DictConfig) -> dict:
+    """The settings that make a search what it is (compared when it is resumed), as flat dotted keys."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    parts = {key: resolved.get(key) for key in ("dataset", "space", "method", "evaluator", "seed")}
+    flat = flat_config(OmegaConf.create(parts))
+    return {k: v for k, v in flat.items() if k not in BUDGET_KEYS
+            and not (k.startswith("evaluator.") and k.split(".")[1] in RESUMABLE_KEYS)}
+
+
+def check_same_search(log_: TrialLog, config: dict) -> None:
+    if not log_.sessions:
+        return
+    before = log_.sessions[0]["config"]
+    changed = sorted(k for k in before.keys() | config.keys() if before.get(k) != config.get(k))
+    if changed:
+        lines = [f"  {k}: {before.get(k)!r} -> {config.get(k)!r}" for k in changed]
+        raise ConfigError("this run dir holds a search with other settings; a resumed search may change only its "
+                          "budget (method.num_trials) and how trials run (evaluator.executor, workers, ...). "
+                          "Changed:\n" + "\n".join(lines) + "\nStart a new run dir for a different search.")
+
+
+def open_journal(cfg: DictConfig, journal: Journal) -> TrialLog:
+    events = journal.read()
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path not in (None, "", "last"):
+        raise ConfigError(f"ckpt_path={ckpt_path!r}: a multi-trial search resumes in its own run dir, with "
+                          "hydra.run.dir=<run dir> ckpt_path=last")
+    if events and ckpt_path != "last":
+        raise ConfigError(f"{journal.path} already holds a search; resume it with ckpt_path=last, or choose "
+                          "another run dir (hydra.run.dir=...)")
+    return TrialLog.replay(events)
+
+
+class TrialLogger:
+    """Each finished trial and the best-so-far curve to the run's loggers (W&B, CSV). Trials finish out of
+    order with parallel workers, so the step is the number of finished trials and ``trial/k`` is logged."""
+
+    def __init__(self, cfg: DictConfig, state: SearchState):
+        self.loggers = make_loggers(cfg)
+        self.state = state
+
+    def __call__(self, trial: Trial) -> None:
+        best = self.state.best()
+        metrics = {"trial/k": trial.k, "trial/complete": float(trial.complete),
+                   "trial/seconds": float(trial.result.get("cost", {}).get("seconds") or 0.0),
+                   "search/best_score": best.score if best else None, "search/trials_finished": len(self.state.log.results),
+                   "search/total_cost_seconds": total_cost(self.state)}
+        if trial.score is not None:
+            metrics["trial/score"] = trial.score
+        metrics = {k: v for k, v in metrics.items() if v is not None}
+        for logger in self.loggers:
+            logger.log_metrics(metrics, step=len(self.state.log.results))
+
+    def close(self) -> None:
+        for logger in self.loggers:
+            logger.finalize("success")
+
+
+def total_cost(state: SearchState) -> float:
+    return round(sum((r.get("cost") or {}).get("seconds") or 0.0 for r in state.log.results.values()), 3)
+
+
+def summarize(cfg: DictConfig, state: SearchState, wall_s: float, fingerprint: str) -> dict:
+    best = state.best()
+    statuses: dict[str, int] = {}
+    for result in state.log.results.values():
+        statuses[result["status"]] = statuses.get(result["status"], 0) + 1
+    return {"method": cfg.method.name, "space": cfg.space.name, "dataset": cfg.dataset.name, "seed": cfg.seed,
+            "evaluator": cfg.evaluator.name, "evaluator_fingerprint": fingerprint,
+            "trials": len(state.log.results), "asked": state.num_asked, "statuses": statuses,
+            "failed_trials": sum(statuses.get(s, 0) for s in FAILURES),
+            "duplicates": sum("duplicate_of" in r for r in state.log.results.values()),
+            "best_score": best.score if best else None, "best_trial": best.k if best else None,
+            "arch_digest": best.arch.digest if best else None, "genotype": best.arch.genotype if best else None,
+            "total_evaluation_seconds": total_cost(state), "wall_time_this_run_s": round(wall_s, 2),
+            "sessions": len(state.log.sessions), "completed": len(state.log.results) >= cfg.method.num_trials}
+
+
+def search(cfg: DictConfig, run_dir: str | Path) -> dict:
+    run_dir = Path(run_dir)
+    if not cfg.get("evaluator"):
+        raise ConfigError(f"{cfg.method.name} is a multi-trial method and needs an evaluator "
+                          "(setting: evaluator=train|train_job|synthetic)")
+    space = get_space(cfg.space.name)
+    strategy = instantiate(cfg.method.strategy, num_trials=cfg.method.num_trials)
+    strategy.check_space(space)
+    settings = OmegaConf.to_container(cfg.evaluator, resolve=True)
+    execution = {k: settings.pop(k) for k in EXECUTION_KEYS if k in settings}
+    max_retries = execution.pop("max_retries", 2)
+    settings.pop("name", None)
+    evaluator = instantiate(settings, _convert_="all")
+    evaluator.check(space)
+    executor = make_executor(execution.pop("executor", "inprocess"), **execution)
+    log.info("%s over the %s space on %s: %d trials, evaluator %s (%s), %s executor x%d", cfg.method.name,
+             space.name, cfg.dataset.name, cfg.method.num_trials, cfg.evaluator.name, evaluator.fingerprint(),
+             cfg.evaluator.get("executor", "inprocess"), executor.workers)
+    started = time.perf_counter()
+    with Journal(run_dir) as journal:
+        trial_log = open_journal(cfg, journal)
+        config = search_config(cfg)
+        check_same_search(trial_log, config)
+        if trial_log.asks:
+            log.info("resuming %s: %d trials finished, %d to send again", journal.path, len(trial_log.results),
+                     len(trial_log.pending()))
+        state = SearchState(trial_log, space)
+        trial_logger = TrialLogger(cfg, state)
+        loop = SearchLoop(journal, state, strategy, evaluator, executor, seed=cfg.seed,
+                          max_failure_rate=cfg.method.max_failure_rate,
+                          max_retries=max_retries, on_result=trial_logger)
+        loop.record({"event": "session", "config": config, "time": round(time.time(), 3),
+                     "num_trials": cfg.method.num_trials, "resumed": bool(trial_log.asks)})
+        try:
+            loop.run()
+        finally:
+            executor.close()
+            trial_logger.close()
+            write_outputs(cfg, run_dir, state, time.perf_counter() - started, evaluator.fingerprint())
+    return json.loads((run_dir / "search_summary.json").read_text())
+
+
+def write_outputs(cfg: DictConfig, run_dir: Path, state: SearchState, wall_s: float, fingerprint: str) -> None:
+    """The summary and the trace, also when the search stops early (a failure rate, Ctrl-C)."""
+    summary = summarize(cfg, state, wall_s, fingerprint)
+    if state.log.results:
+        plot_search_trace(state.trials, run_dir / "search_trace.png", title=f"{cfg.method.name} on {cfg.dataset.name}")
+    atomic_write_json(run_dir / "search_summary.json", summary)
+    best = state.best()
+    if best is None:
+        log.warning("no trial completed; no %s written (see %s)", ARCH_FILENAME, run_dir / JOURNAL_FILENAME)
+        return
+    best.arch.save(run_dir / ARCH_FILENAME)
+    print(f"best: trial {best.k} score {best.score:.4f} ({summary['trials']} trials, {summary['failed_trials']} "
+          f"failed, {summary['total_evaluation_seconds']:.0f}s of evaluation)")
+    print_train_command(cfg, run_dir / ARCH_FILENAME)

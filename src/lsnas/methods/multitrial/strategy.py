@@ -1,0 +1,151 @@
+"""The Strategy contract of multi-trial search: ask for a proposal given the search state, be told results.
+
+    class MyStrategy(Strategy):
+        requires = ("sample",)                     # space operations it uses (checked at start-up)
+
+        def ask(self, state, rng):                 # -> Proposal | None (wait for results) | DONE
+            ...
+
+A strategy keeps no state of its own that matters: everything it needs (the population, the generation,
+its stage, the points a surrogate is fitted to) is derived from ``state``, which the driver replays from
+the journal. ``rng`` is a fresh ``random.Random`` seeded from (search seed, trial index k), so a fresh
+strategy given the same state proposes the same thing, and a resumed search continues exactly where the
+uninterrupted one would have been. ``tell`` is at most a cache.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import ClassVar
+
+from lsnas.arch import Architecture
+from lsnas.errors import ConfigError
+from lsnas.methods.multitrial.journal import TrialLog
+from lsnas.registry import Registry
+from lsnas.spaces.base import SearchSpace
+
+STRATEGIES: Registry[type] = Registry("multi-trial strategy", setting="method")
+
+
+class _Done:
+    def __repr__(self) -> str:
+        return "DONE"
+
+
+DONE = _Done()  # ask's answer when the strategy has nothing more to propose
+
+
+@dataclass(frozen=True)
+class Proposal:
+    arch: Architecture
+    tags: dict = field(default_factory=dict)  # e.g. {"parent": 12, "generation": 3}: journaled with the ask
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One asked trial as the strategy sees it: its architecture, tags and (once finished) its result."""
+
+    k: int
+    ask: dict
+    result: dict | None
+
+    @cached_property
+    def arch(self) -> Architecture:
+        return Architecture.from_dict(self.ask["arch"], source=f"trial {self.k}")
+
+    @property
+    def tags(self) -> dict:
+        return self.ask.get("tags", {})
+
+    @property
+    def status(self) -> str:
+        return self.result["status"] if self.result else "pending"
+
+    @property
+    def complete(self) -> bool:
+        return self.status == "complete"
+
+    @property
+    def score(self) -> float | None:
+        return self.result.get("score") if self.complete else None
+
+
+class SearchState:
+    """The search so far, replayed from the journal: every asked trial in order of k."""
+
+    def __init__(self, log: TrialLog, space: SearchSpace):
+        self.log, self.space = log, space
+        self._trials: dict[int, Trial] = {}
+
+    def trial(self, k: int) -> Trial:
+        ask, result = self.log.asks[k], self.log.results.get(k)
+        cached = self._trials.get(k)
+        if cached is None or cached.result is not result:
+            cached = self._trials[k] = Trial(k, ask, result)
+        return cached
+
+    @property
+    def trials(self) -> list[Trial]:
+        return [self.trial(k) for k in sorted(self.log.asks)]
+
+    def completed(self) -> list[Trial]:
+        """Complete trials with a score, in order of k (failures are never candidates for anything)."""
+        return [t for t in self.trials if t.complete]
+
+    @property
+    def num_asked(self) -> int:
+        return len(self.log.asks)
+
+    @property
+    def num_pending(self) -> int:
+        return len(self.log.pending())
+
+    def seen(self) -> set[str]:
+        return {ask["digest"] for ask in self.log.asks.values()}
+
+    def best(self) -> Trial | None:
+        """The complete trial with the highest score (the earliest among equals)."""
+        return max(self.completed(), key=lambda t: (t.score, -t.k), default=None)
+
+    def __iter__(self) -> Iterator[Trial]:
+        return iter(self.trials)
+
+
+class Strategy:
+    """Base of multi-trial strategies: ``num_trials`` proposals in all (the budget, which may change
+    when a search is resumed)."""
+
+    requires: ClassVar[tuple[str, ...]] = ("sample",)
+
+    def __init__(self, num_trials: int):
+        if num_trials < 1:
+            raise ConfigError(f"method.num_trials must be at least 1, got {num_trials}")
+        self.num_trials = int(num_trials)
+
+    def check_space(self, space: SearchSpace) -> None:
+        """A start-up error when the space lacks an operation this strategy needs."""
+        missing = [op for op in self.requires if not space.supports(op)]
+        if missing:
+            raise ConfigError(f"{type(self).__name__} needs a space that can {' and '.join(missing)} "
+                              f"architectures, which the {space.name!r} space cannot (setting: space or method)")
+
+    def budget_left(self, state: SearchState) -> bool:
+        return state.num_asked < self.num_trials
+
+    def ask(self, state: SearchState, rng: random.Random) -> Proposal | None | _Done:
+        raise NotImplementedError
+
+    def tell(self, trial: Trial) -> None:
+        """Called when ``trial`` finishes (nothing to do for strategies that derive all from the state)."""
+
+    def sample_unseen(self, state: SearchState, rng: random.Random, tries: int = 1000) -> Architecture | None:
+        """A uniformly random architecture not asked before (None when ``tries`` draws find none)."""
+        seen = state.seen()
+        for _ in range(tries):
+            arch = state.space.sample(rng)
+            if arch.digest not in seen:
+                return arch
+        return None
