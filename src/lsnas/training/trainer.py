@@ -94,7 +94,7 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path, *, max_epochs: int, callb
         all_callbacks.append(StopAfterEpochs(cfg.stop_after_epochs))
     trainer = instantiate(cfg.trainer, precision=resolve_precision(cfg.trainer.precision), max_epochs=max_epochs,
                           default_root_dir=str(run_dir), logger=loggers or False, callbacks=all_callbacks,
-                          enable_progress_bar=progress, **trainer_kwargs)
+                          enable_progress_bar=progress, enable_checkpointing=checkpoints, **trainer_kwargs)
     return trainer, clock
 
 

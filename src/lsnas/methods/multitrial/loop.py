@@ -69,12 +69,12 @@ class SearchLoop:
             self._dispatch(k)
         try:
             while True:
+                self._check_failure_rate()  # before asking for more
                 done = self._fill()
                 self.flush()
                 while self._submit:
                     k = self._submit.popleft()
                     self.executor.submit(self.evaluator, self.log.asks[k]["arch"], self._context(k))
-                self._check_failure_rate()
                 if not self.executor.in_flight():
                     if done:
                         return self.state

@@ -14,7 +14,7 @@ import logging
 import time
 from pathlib import Path
 
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from lsnas.arch import ARCH_FILENAME
@@ -127,7 +127,9 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict:
     execution = {k: settings.pop(k) for k in EXECUTION_KEYS if k in settings}
     max_retries = execution.pop("max_retries", 2)
     settings.pop("name", None)
-    evaluator = instantiate(settings, _convert_="all")
+    # not hydra's (recursive) instantiate: the dataset, protocol and trainer settings stay plain dicts that
+    # the evaluator instantiates where it runs (a Ray worker, a job)
+    evaluator = get_class(settings.pop("_target_"))(**settings)
     evaluator.check(space)
     executor = make_executor(execution.pop("executor", "inprocess"), **execution)
     log.info("%s over the %s space on %s: %d trials, evaluator %s (%s), %s executor x%d", cfg.method.name,
