@@ -82,7 +82,8 @@ class TrialLogger:
         best = self.state.best()
         metrics = {"trial/k": trial.k, "trial/complete": float(trial.complete),
                    "trial/seconds": float(trial.result.get("cost", {}).get("seconds") or 0.0),
-                   "search/best_score": best.score if best else None, "search/trials_finished": len(self.state.log.results),
+                   "search/best_score": best.score if best else None,
+                   "search/trials_finished": len(self.state.log.results),
                    "search/total_cost_seconds": total_cost(self.state)}
         if trial.score is not None:
             metrics["trial/score"] = trial.score
