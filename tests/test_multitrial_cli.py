@@ -10,7 +10,10 @@ import time
 import pytest
 
 from lsnas.arch import Architecture
+from lsnas.errors import ConfigError
+from lsnas.methods import search
 from lsnas.methods.multitrial.journal import Journal, TrialLog
+from tests.helpers.config import compose_config
 from tests.test_search_cli import ROOT, run
 
 TINY_TRAIN = ["dataset=digits", "dataset.resolution=8", "protocol.model.layers=3", "protocol.model.init_channels=4",
@@ -82,32 +85,20 @@ def test_a_search_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_pa
 
 
 def test_resuming_with_other_settings_lists_them_and_a_new_run_needs_ckpt_path(tmp_path):
-    common = ["method=random", *SYNTHETIC, "method.num_trials=3", f"hydra.run.dir={tmp_path}"]
-    run("search.py", *common)
-    proc = run("search.py", *common, check=False)
-    assert proc.returncode == 2 and "ckpt_path=last" in proc.stderr
-    proc = run("search.py", *common, "ckpt_path=last", "evaluator.target_seed=5", "seed=1", check=False)
-    assert proc.returncode == 2 and "evaluator.target_seed: 0 -> 5" in proc.stderr and "seed: 0 -> 1" in proc.stderr
-    run("search.py", *common[:-2], "method.num_trials=5", common[-1], "ckpt_path=last")  # the budget may change
+    common = ["method=random", *SYNTHETIC, "method.num_trials=3"]
+    search(compose_config("search", *common), tmp_path)
+    with pytest.raises(ConfigError, match="ckpt_path=last"):
+        search(compose_config("search", *common), tmp_path)
+    changed = compose_config("search", *common, "ckpt_path=last", "evaluator.target_seed=5", "seed=1")
+    with pytest.raises(ConfigError, match=r"(?s)evaluator.target_seed: 0 -> 5.*seed: 0 -> 1"):
+        search(changed, tmp_path)
+    search(compose_config("search", *common, "method.num_trials=5", "ckpt_path=last"), tmp_path)  # budget may change
     assert len(trials(tmp_path)[1]) == 5
 
 
 def test_impossible_method_and_evaluator_pairs_are_start_up_errors(tmp_path):
     proc = run("search.py", "method=darts", "evaluator=train", f"hydra.run.dir={tmp_path}", check=False)
     assert proc.returncode == 2 and "one-shot method" in proc.stderr and "evaluator" in proc.stderr
-    proc = run("search.py", "method=random", "evaluator=train", "protocol.model.network=nope",
-               f"hydra.run.dir={tmp_path / 'b'}", check=False)
-    assert proc.returncode == 2 and "protocol.model.network" in proc.stderr
+    with pytest.raises(ConfigError, match="protocol.model.network"):
+        search(compose_config("search", "method=random", "protocol.model.network=nope", "logger=none"), tmp_path / "b")
     assert not (tmp_path / "b" / "trials.jsonl").exists()
-
-
-@pytest.mark.slow
-def test_ray_with_two_workers_gives_the_same_trials_as_one(tmp_path):
-    pytest.importorskip("ray")
-    common = ["method=random", *SYNTHETIC, "evaluator.seconds=0.5", "evaluator.executor=ray", "method.num_trials=8"]
-    for workers in (1, 2):
-        run("search.py", *common, f"evaluator.workers={workers}", f"hydra.run.dir={tmp_path / str(workers)}")
-    one, two = trials(tmp_path / "1")[1], trials(tmp_path / "2")[1]
-    assert one == two and len(one) == 8
-    seconds = [json.loads((tmp_path / w / "search_summary.json").read_text())["wall_time_this_run_s"] for w in "12"]
-    assert seconds[1] < seconds[0]  # two trials at a time (0.5 s each): half the evaluation time

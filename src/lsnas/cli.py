@@ -73,7 +73,10 @@ def run_task(target: str, cfg, run_dir: str):
 
     module, name = target.split(":")
     task = getattr(importlib.import_module(module), name)
-    quiet_third_party()  # after the task's imports: Lightning adds its own console handler when imported
+    # Lightning adds its own console handler when imported, and a task may import it only when it runs
+    # (methods pick their runner from the config): import it now, then quiet it
+    importlib.import_module("lightning.pytorch")
+    quiet_third_party()
     try:
         return task(cfg, run_dir)
     except Exception as error:
@@ -107,7 +110,7 @@ def rank_suffix() -> str:
     return "" if (node, local) == ("0", "0") else f"_node{node}_rank{local}"
 
 
-FORWARDED = ("dataset.", "protocol.", "trainer.", "data_dir=", "regime=")
+FORWARDED = ("dataset.", "protocol.", "trainer=", "trainer.", "data_dir=", "regime=")
 
 
 def task_overrides() -> list[str]:

@@ -1,5 +1,6 @@
 """The multi-trial layer on a cheap synthetic evaluator: strategies, the loop, failures, duplicates, resume."""
 
+import os
 import random
 import statistics
 
@@ -152,3 +153,22 @@ def test_a_strategy_that_needs_what_the_space_lacks_is_refused():
         RegularizedEvolution(3, population_size=2, sample_size=1).check_space(SampleOnly())
     with pytest.raises(ConfigError, match="sample_size"):
         RegularizedEvolution(10, population_size=2, sample_size=3)
+
+
+@pytest.mark.slow
+def test_ray_with_two_workers_gives_the_same_trials_as_one(tmp_path):
+    pytest.importorskip("ray")
+    from lsnas.methods.multitrial.executors import RayExecutor
+
+    got = {}
+    for workers in (1, 2):
+        executor = RayExecutor(workers=workers)
+        try:
+            state = run(tmp_path / str(workers), RandomSearch(8), SyntheticEvaluator(seconds=0.3), executor=executor)
+        finally:
+            executor.close()
+        got[workers] = state
+    assert trials_of(got[1]) == trials_of(got[2]) and len(got[1].trials) == 8
+    # two trials at a time really ran in two worker processes, beside the driver
+    assert len({t.result["metrics"]["pid"] for t in got[2].trials}) == 2
+    assert os.getpid() not in {t.result["metrics"]["pid"] for t in got[1].trials}

@@ -8,6 +8,7 @@ every n-th trial (by trial index), so failure handling can be exercised without 
 
 from __future__ import annotations
 
+import os
 import random
 import time
 
@@ -45,4 +46,4 @@ class SyntheticEvaluator(Evaluator):
             score = float("nan")
         if self.seconds:
             time.sleep(self.seconds)
-        return Result(score=score, cost={"epochs": 0})
+        return Result(score=score, cost={"epochs": 0}, metrics={"pid": os.getpid()})  # which worker ran it
