@@ -16,6 +16,8 @@ def test_split_indices_are_deterministic_disjoint_and_complete():
     assert np.array_equal(a_keep, b_keep) and np.array_equal(a_out, b_out)
     assert len(a_out) == 25 and not set(a_keep) & set(a_out) and len(set(a_keep) | set(a_out)) == 100
     assert not np.array_equal(split_indices(100, 0.25, seed=4)[1], a_out)
+    # the held-out part is in mixed order (capped validation batches must not see only the first classes)
+    assert np.all(np.diff(a_keep) > 0) and not np.all(np.diff(a_out) > 0)
 
 
 def test_digits_is_the_real_embedded_set():

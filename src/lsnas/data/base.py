@@ -64,12 +64,16 @@ def resolve_workers(num_workers: int | str) -> int:
 
 
 def split_indices(n: int, holdout_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A deterministic (kept, held-out) partition of ``range(n)``, the same on every rank and run."""
+    """A deterministic (kept, held-out) partition of ``range(n)``, the same on every rank and run.
+
+    The held-out part stays in random order: evaluation loaders do not shuffle, and a capped number of
+    validation batches (``limit_val_batches``) must see a sample of every class, not the first classes of a
+    class-sorted dataset."""
     if not 0.0 <= holdout_fraction < 1.0:
         raise ValueError(f"the held-out fraction must be in [0, 1), got {holdout_fraction}")
     perm = np.random.default_rng(seed).permutation(n)
     n_out = int(round(n * holdout_fraction))
-    return np.sort(perm[n_out:]), np.sort(perm[:n_out])
+    return np.sort(perm[n_out:]), perm[:n_out]
 
 
 class TransformSubset(Dataset):

@@ -136,7 +136,9 @@ class ImageNetProxyDataModule(IndexedImageDataModule):
             return
         train, test = self.raw()
         self.train_set = TransformSubset(train, None, self.train_transform())
-        self.val_set = TransformSubset(self._dataset("val"), None, self.eval_transform())
+        val = self._dataset("val")  # class-sorted: mixed, so capped validation batches see every class
+        self.val_set = TransformSubset(val, np.random.default_rng(self.split_seed).permutation(len(val)),
+                                       self.eval_transform())
         self.test_set = TransformSubset(test, None, self.eval_transform())
 
     def search_halves(self, train_portion: float, seed: int):
