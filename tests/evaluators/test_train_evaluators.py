@@ -67,3 +67,16 @@ def test_train_job_runs_train_py_as_a_subprocess_and_reads_its_validation_top1(t
     broken = TrainJobEvaluator(dataset="digits", protocol="quick", overrides=[*overrides, "protocol.model.layers=1"])
     failed = run_trial(broken, ARCH, TrialContext(k=1, seed=0, trial_dir=str(tmp_path / "b")))
     assert failed["status"] == "failed" and "protocol.model.layers" in failed["error"]
+
+
+@pytest.mark.slow
+def test_train_job_through_submitit_runs_the_job_and_keeps_its_id(tmp_path):
+    pytest.importorskip("submitit")
+    overrides = [o for o in TINY if o.startswith("protocol.") or o.startswith("dataset.")]
+    # cluster=local: submitit's own local executor, the same code path as SLURM short of sbatch
+    evaluator = TrainJobEvaluator(dataset="digits", protocol="quick", overrides=overrides, launcher="submitit",
+                                  submitit={"cluster": "local", "timeout_min": 10, "tasks_per_node": 1})
+    result = run_trial(evaluator, ARCH, TrialContext(k=0, seed=0, trial_dir=str(tmp_path)))
+    assert result["status"] == "complete", result.get("error")
+    assert result["score"] == json.loads((tmp_path / "train" / "metrics.json").read_text())["val_top1"]
+    assert (tmp_path / "job_id").read_text().strip()

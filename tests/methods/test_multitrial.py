@@ -172,3 +172,81 @@ def test_ray_with_two_workers_gives_the_same_trials_as_one(tmp_path):
     # two trials at a time really ran in two worker processes, beside the driver
     assert len({t.result["metrics"]["pid"] for t in got[2].trials}) == 2
     assert os.getpid() not in {t.result["metrics"]["pid"] for t in got[1].trials}
+
+
+def test_a_resume_never_runs_more_trials_at_once_than_workers(tmp_path):
+    import threading
+    import time
+
+    class Overlap(Evaluator):
+        def __init__(self):
+            self.running, self.most, self.lock = 0, 0, threading.Lock()
+
+        def settings(self):
+            return {}
+
+        def evaluate(self, arch, ctx):
+            with self.lock:
+                self.running += 1
+                self.most = max(self.most, self.running)
+            time.sleep(0.05)
+            with self.lock:
+                self.running -= 1
+            return Result(score=0.5)
+
+    evaluator = Overlap()
+    with Journal(tmp_path) as journal:  # three trials were asked when the last driver died
+        journal.append([{"event": "ask", "k": k, "arch": SPACE.sample(random.Random(k)).to_dict(),
+                         "digest": SPACE.sample(random.Random(k)).digest, "fingerprint": evaluator.fingerprint(),
+                         "tags": {}} for k in range(3)])
+    state = run(tmp_path, RandomSearch(4), evaluator, executor=ThreadExecutor(workers=1))
+    assert evaluator.most == 1 and len(state.log.results) == 4
+
+
+def test_a_duplicate_of_a_failed_trial_is_evaluated_again(tmp_path):
+    class FailsOnce(Counting):
+        def evaluate(self, arch, ctx):
+            self.calls.append((ctx.k, ctx.attempt))
+            if ctx.k == 0:
+                raise MemoryError("no room this time")
+            return Result(score=0.25)
+
+    evaluator = FailsOnce()
+    state = run(tmp_path, Repeating(4), evaluator, max_failure_rate=1.0)
+    assert state.trial(0).status == "oom" and state.trial(2).complete and "duplicate_of" not in state.trial(2).result
+    assert state.trial(3).result["duplicate_of"] == 1 and [k for k, _ in evaluator.calls] == [0, 1, 2]
+
+
+def test_what_an_evaluator_returns_is_made_fit_for_the_journal(tmp_path):
+    import numpy as np
+
+    from lsnas.evaluators import TrialContext, run_trial
+    from lsnas.methods.multitrial.journal import encode_event
+
+    class Sloppy(Evaluator):
+        def __init__(self, status="complete"):
+            self.status = status
+
+        def evaluate(self, arch, ctx):
+            return Result(status=self.status, score=np.float32(0.5),
+                          metrics={"loss": float("nan"), "curve": [1.0, float("inf")], "n": np.int64(3),
+                                   "nested": {"x": float("nan"), "y": 2.0}})
+
+    ctx = TrialContext(k=0, seed=0, trial_dir=str(tmp_path))
+    result = run_trial(Sloppy(), SPACE.sample(random.Random(0)).to_dict(), ctx)
+    assert result["score"] == 0.5 and type(result["score"]) is float
+    assert result["metrics"] == {"curve": [1.0, None], "n": 3, "nested": {"y": 2.0}}
+    encode_event({"event": "result", "k": 0, **result})  # would raise on NaN or numpy values
+    unknown = run_trial(Sloppy(status="great"), SPACE.sample(random.Random(0)).to_dict(), ctx)
+    assert unknown["status"] == "failed" and "unknown status 'great'" in unknown["error"]
+
+
+def test_a_search_that_used_its_budget_ends_even_if_its_last_trials_failed(tmp_path):
+    class FailsLate(Counting):
+        def evaluate(self, arch, ctx):
+            if ctx.k >= 2:
+                raise RuntimeError("late failure")
+            return Result(score=0.5)
+
+    state = run(tmp_path, RandomSearch(5), FailsLate())  # 3 of 5 failed, but nothing is left to ask
+    assert [t.status for t in state.trials] == ["complete"] * 2 + ["failed"] * 3

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from lsnas.arch import Architecture, ArchitectureError
+from lsnas.methods.multitrial.journal import STATUSES
 from lsnas.registry import Registry
 from lsnas.spaces.base import SearchSpace
 
@@ -112,19 +113,44 @@ def run_trial(evaluator: Evaluator, arch: dict, ctx: TrialContext) -> dict:
     started = time.perf_counter()
     try:
         result = evaluator.evaluate(Architecture.from_dict(arch, source=f"trial {ctx.k}"), ctx)
+        result = _checked(result)
     except KeyboardInterrupt:
         raise
     except Exception as error:  # a trial's failure is a result, not the end of the search
         result = Result(status=status_of(error), error=_error_text(error))
-    if result.status == "complete" and (result.score is None or not math.isfinite(result.score)):
-        result = Result(status="nan", cost=result.cost, metrics=result.metrics,
-                        error=f"non-finite score {result.score!r}", artifacts=result.artifacts)
-    if result.status != "complete":
-        result.score = None  # only complete trials carry a score (and NaN never reaches the journal)
-    result.metrics = {k: v for k, v in result.metrics.items() if not _non_finite(v)}
     result.cost.setdefault("seconds", round(time.perf_counter() - started, 3))
     return result.to_dict()
 
 
+def _checked(result: Result) -> Result:
+    """What the journal can hold: a known status, a finite float score on complete trials only (a NaN score
+    is the status nan), and JSON-clean cost / metrics / artifacts (non-finite numbers dropped)."""
+    if result.status not in STATUSES:
+        raise ValueError(f"the evaluator returned an unknown status {result.status!r}; known: {', '.join(STATUSES)}")
+    score = None if result.score is None else float(result.score)
+    if result.status == "complete" and (score is None or not math.isfinite(score)):
+        result.status, result.error = "nan", f"no finite score (got {score!r})"
+    result.score = score if result.status == "complete" else None
+    for name in ("cost", "metrics", "artifacts"):
+        setattr(result, name, _finite(json.loads(json.dumps(getattr(result, name), default=_plain))))
+    return result
+
+
+def _finite(value: Any) -> Any:
+    """``value`` without non-finite numbers: dropped from dicts, None in lists."""
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items() if not _non_finite(v)}
+    if isinstance(value, list):
+        return [None if _non_finite(v) else _finite(v) for v in value]
+    return value
+
+
 def _non_finite(value: Any) -> bool:
     return isinstance(value, float) and not math.isfinite(value)
+
+
+def _plain(value: Any) -> Any:
+    """numpy and torch values as Python numbers (or lists of them); anything else as its string."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)

@@ -61,8 +61,10 @@ class TrainEvaluator(Evaluator):
         self.max_params, self.max_macs = max_params, max_macs
 
     def settings(self) -> dict:
-        # the timeout is how long we wait, not what the score means
-        return {k: v for k, v in super().settings().items() if k != "timeout_s"}
+        # how long we wait and how many loader workers read the data do not change what the score means
+        settings = {k: v for k, v in super().settings().items() if k != "timeout_s"}
+        settings["dataset"] = {k: v for k, v in self.dataset.items() if k != "num_workers"}
+        return settings
 
     def check(self, space: SearchSpace) -> None:
         """Build one sampled candidate for the dataset's input shape: a protocol that cannot build this

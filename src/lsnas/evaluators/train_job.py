@@ -106,9 +106,9 @@ class TrainJobEvaluator(Evaluator):
                 job = None
         if job is None:
             executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
-            if self.timeout_s:
-                settings.setdefault("timeout_min", max(1, int(self.timeout_s // 60)))
-            executor.update_parameters(**settings)
+            if self.timeout_s:  # evaluator.timeout_s wins over the cluster default
+                settings["timeout_min"] = max(1, int(self.timeout_s // 60))
+            executor.update_parameters(**{k: v for k, v in settings.items() if v is not None})
             job = executor.submit(submitit.helpers.CommandFunction(cmd, cwd=str(Path(self.script).parent)))
             job_id_path.write_text(str(job.job_id))
         try:

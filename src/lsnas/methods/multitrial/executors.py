@@ -49,6 +49,9 @@ class InProcessExecutor(Executor):
     """One trial at a time in the driver's process: no start-up cost, results in order."""
 
     def __init__(self, workers: int = 1, **_):
+        if workers != 1:
+            raise ConfigError(f"evaluator.workers={workers} needs a parallel executor: evaluator.executor=ray "
+                              "(or threads, for evaluators that wait on jobs)")
         super().__init__(1)
         self._done: collections.deque = collections.deque()
 
@@ -101,10 +104,10 @@ class RayExecutor(Executor):
             raise ConfigError("evaluator.executor=ray needs Ray: pip install 'lsnas[ray]'") from None
         self._ray = ray
         if not ray.is_initialized():
-            local = {} if ray_address else {"num_cpus": max(int(workers * cpus_per_trial), os.cpu_count() or 1),
-                                            "num_gpus": int(workers * gpus_per_trial) or None}
-            ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False, **{k: v for k, v in local.items() if v is not None})
+            # a local Ray gets the CPUs the trials ask for (at least the machine's); GPUs it detects itself
+            local = {} if ray_address else {"num_cpus": max(int(workers * cpus_per_trial), os.cpu_count() or 1)}
+            ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                     **local)
             self._owns_ray = True
         else:
             self._owns_ray = False
@@ -123,8 +126,19 @@ class RayExecutor(Executor):
         k = self._refs.pop(ref)
         try:
             return k, self._ray.get(ref)
-        except Exception as error:  # the worker or its node died (RayTaskError wraps only trial bugs, caught inside)
-            return k, {"status": "lost", "error": _error_text(error), "cost": {}}
+        except Exception as error:
+            return k, {"status": self._status_of(error), "error": _error_text(error), "cost": {}}
+
+    def _status_of(self, error: Exception) -> str:
+        """A trial's own failures are caught inside it; what reaches here is Ray's: its memory monitor killed
+        the worker (oom), the task could not run (an evaluator that does not unpickle: failed), or the worker
+        or its node died (lost, retried)."""
+        exceptions = self._ray.exceptions
+        if isinstance(error, exceptions.OutOfMemoryError):
+            return "oom"
+        if isinstance(error, exceptions.RayTaskError):
+            return "failed"
+        return "lost"
 
     def close(self) -> None:
         for ref in self._refs:

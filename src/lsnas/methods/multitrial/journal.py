@@ -26,6 +26,7 @@ from lsnas.errors import UserError
 
 JOURNAL_FILENAME = "trials.jsonl"
 STATUSES = ("complete", "invalid", "nan", "oom", "timeout", "failed", "lost")
+REUSABLE = ("complete", "invalid", "nan")  # results a duplicate may be answered with
 
 
 class JournalLockedError(UserError):
@@ -161,8 +162,10 @@ class TrialLog:
         return sorted(k for k in self.asks if k not in self.results)
 
     def finished(self, key: tuple[str, str]) -> dict | None:
-        """The result of an earlier trial of the same (architecture digest, evaluator fingerprint)."""
+        """The result of an earlier trial of the same (architecture digest, evaluator fingerprint), if it says
+        something about the architecture (complete, invalid, nan); a lost, timed-out, out-of-memory or
+        failed trial may go otherwise next time, so its duplicate is evaluated again."""
         for k, ask in self.asks.items():
-            if (ask["digest"], ask["fingerprint"]) == key and k in self.results:
+            if (ask["digest"], ask["fingerprint"]) == key and self.results.get(k, {}).get("status") in REUSABLE:
                 return self.results[k]
         return None

@@ -60,8 +60,8 @@ class SearchLoop:
         self._events.append(event)
 
     def flush(self) -> None:
-        self.journal.append(self._events)
-        self._events = []
+        events, self._events = self._events, []  # never written twice, even if this write fails
+        self.journal.append(events)
 
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> SearchState:
@@ -69,10 +69,9 @@ class SearchLoop:
             self._dispatch(k)
         try:
             while True:
-                self._check_failure_rate()  # before asking for more
                 done = self._fill()
                 self.flush()
-                while self._submit:
+                while self._submit and self.executor.free():  # a resume may hold more pending than workers
                     k = self._submit.popleft()
                     self.executor.submit(self.evaluator, self.log.asks[k]["arch"], self._context(k))
                 if not self.executor.in_flight():
@@ -85,6 +84,8 @@ class SearchLoop:
 
     def _fill(self) -> bool:
         """Ask while workers are free; True once the strategy has nothing more to propose."""
+        if self.strategy.budget_left(self.state):
+            self._check_failure_rate()  # before asking for more (a search that used its budget just ends)
         while self.executor.in_flight() + len(self._submit) < self.executor.workers:
             k = self.log.next_k
             proposal = self.strategy.ask(self.state, trial_rng(self.seed, k))
@@ -121,7 +122,7 @@ class SearchLoop:
     def _finish(self, k: int, result: dict) -> None:
         if result["status"] == "lost" and self.log.retries.get(k, 0) < self.max_retries:
             log.warning("trial %d lost (%s); retrying (%d of evaluator.max_retries=%d)", k,
-                        (result.get("error") or "").splitlines()[0], self.log.retries.get(k, 0) + 1,
+                        (result.get("error") or "no error text").splitlines()[0], self.log.retries.get(k, 0) + 1,
                         self.max_retries)
             self.record({"event": "retry", "k": k, "error": result.get("error")})
             self._submit.append(k)

@@ -31,7 +31,8 @@ from lsnas.viz import plot_search_trace
 
 log = logging.getLogger(__name__)
 
-# Settings that say how to run trials, not what they mean: they may change when a search is resumed.
+# Settings that say how to run trials, not what they mean: they may change when a search is resumed
+# (as may loader workers, anywhere in the config).
 EXECUTION_KEYS = ("executor", "workers", "ray_address", "cpus_per_trial", "gpus_per_trial", "max_retries")
 RESUMABLE_KEYS = (*EXECUTION_KEYS, "timeout_s", "launcher", "submitit")
 BUDGET_KEYS = ("method.num_trials", "method.max_failure_rate", "method.run._target_")
@@ -42,7 +43,7 @@ def search_config(cfg: DictConfig) -> dict:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     parts = {key: resolved.get(key) for key in ("dataset", "space", "method", "evaluator", "seed")}
     flat = flat_config(OmegaConf.create(parts))
-    return {k: v for k, v in flat.items() if k not in BUDGET_KEYS
+    return {k: v for k, v in flat.items() if k not in BUDGET_KEYS and not k.endswith(".num_workers")
             and not (k.startswith("evaluator.") and k.split(".")[1] in RESUMABLE_KEYS)}
 
 

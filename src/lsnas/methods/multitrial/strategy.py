@@ -9,8 +9,10 @@
 A strategy keeps no state of its own that matters: everything it needs (the population, the generation,
 its stage, the points a surrogate is fitted to) is derived from ``state``, which the driver replays from
 the journal. ``rng`` is a fresh ``random.Random`` seeded from (search seed, trial index k), so a fresh
-strategy given the same state proposes the same thing, and a resumed search continues exactly where the
-uninterrupted one would have been. ``tell`` is at most a cache.
+strategy given the same state proposes the same thing, and a resumed search continues where the
+uninterrupted one would have been. (With several workers, a strategy that uses results sees them in the
+order they finish, which varies from run to run; with one worker, or for random search, the whole search
+is reproducible.) ``tell`` is at most a cache.
 """
 
 from __future__ import annotations
