@@ -133,15 +133,15 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict:
     # the evaluator instantiates where it runs (a Ray worker, a job)
     evaluator = get_class(settings.pop("_target_"))(**settings)
     evaluator.check(space)
-    executor = make_executor(execution.pop("executor", "inprocess"), **execution)
-    log.info("%s over the %s space on %s: %d trials, evaluator %s (%s), %s executor x%d", cfg.method.name,
-             space.name, cfg.dataset.name, cfg.method.num_trials, cfg.evaluator.name, evaluator.fingerprint(),
-             cfg.evaluator.get("executor", "inprocess"), executor.workers)
     started = time.perf_counter()
     with Journal(run_dir) as journal:
         trial_log = open_journal(cfg, journal)
         config = search_config(cfg)
         check_same_search(trial_log, config)
+        executor = make_executor(execution.pop("executor", "inprocess"), **execution)  # after the checks: Ray is slow
+        log.info("%s over the %s space on %s: %d trials, evaluator %s (%s), %s executor x%d", cfg.method.name,
+                 space.name, cfg.dataset.name, cfg.method.num_trials, cfg.evaluator.name, evaluator.fingerprint(),
+                 cfg.evaluator.get("executor", "inprocess"), executor.workers)
         if trial_log.asks:
             log.info("resuming %s: %d trials finished, %d to send again", journal.path, len(trial_log.results),
                      len(trial_log.pending()))
