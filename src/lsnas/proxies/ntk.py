@@ -1,0 +1,138 @@
+"""The empirical neural tangent kernel of a minibatch, and the metrics NAS reads from it.
+
+Following Mok et al. (CVPR 2022, naver-ai/demystifying-ntk): row i of G is the gradient of the sum of
+sample i's logits (from one forward pass of the whole batch, so BN in train mode couples the samples as it
+does in training) with respect to the weight tensors: parameters named ``weight``, BN's gamma included,
+biases and the final classifier excluded. Theta = G G^T (N x N).
+
+The rows come from ``torch.func.jacrev`` over one forward pass (a vmap over vector-Jacobian products,
+``chunk_size`` rows at a time), not from a Python loop of N backward passes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+
+import torch
+from torch import nn
+from torch.func import functional_call, jacrev
+
+from lsnas.proxies.base import register_proxy
+
+
+def classifier_name(net: nn.Module) -> str | None:
+    """The final classifier: the last ``nn.Linear`` in module order (DARTS networks: ``classifier``)."""
+    names = [name for name, module in net.named_modules() if isinstance(module, nn.Linear)]
+    return names[-1] if names else None
+
+
+def ntk_parameters(net: nn.Module) -> dict[str, torch.Tensor]:
+    """The weight tensors the kernel is taken over (see the module docstring)."""
+    head = classifier_name(net)
+    return {name: p for name, p in net.named_parameters()
+            if p.requires_grad and name.rsplit(".", 1)[-1] == "weight"
+            and not (head is not None and name.startswith(head + "."))}
+
+
+@contextlib.contextmanager
+def batch_statistics_only(net: nn.Module):
+    """BN layers in train mode normalise with the batch's statistics without updating their running ones
+    (a function transform may not write buffers, and measuring must not change the network)."""
+    saved = []
+    for module in net.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.training and module.track_running_stats:
+            saved.append((module, module.running_mean, module.running_var, module.num_batches_tracked))
+            module.running_mean = module.running_var = module.num_batches_tracked = None
+            module.track_running_stats = False
+    try:
+        yield
+    finally:
+        for module, mean, var, count in saved:
+            module.running_mean, module.running_var, module.num_batches_tracked = mean, var, count
+            module.track_running_stats = True
+
+
+def ntk_jacobian(net: nn.Module, x: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
+    """G: N x P, row i = d(sum_c f(x)_ic) / d(weights)."""
+    params = {k: v.detach() for k, v in ntk_parameters(net).items()}
+
+    def logit_sums(weights: dict[str, torch.Tensor]) -> torch.Tensor:
+        return functional_call(net, weights, (x,), strict=False).sum(dim=1)
+
+    with batch_statistics_only(net):
+        rows = jacrev(logit_sums, chunk_size=chunk_size)(params)
+    return torch.cat([rows[name].reshape(x.shape[0], -1) for name in params], dim=1).detach()
+
+
+def empirical_ntk(net: nn.Module, x: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
+    """Theta = G G^T in float64 (eigenvalues of ill-conditioned kernels need the precision)."""
+    g = ntk_jacobian(net, x, chunk_size).double()
+    return g @ g.T
+
+
+def ntk_loop(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The same kernel the way the official code computes it, one backward pass per sample (for tests
+    and benchmarks)."""
+    params = ntk_parameters(net)
+    rows = []
+    with batch_statistics_only(net):
+        logits = net(x).sum(dim=1)
+        for i in range(x.shape[0]):
+            grads = torch.autograd.grad(logits[i], list(params.values()), retain_graph=i < x.shape[0] - 1,
+                                        allow_unused=True)
+            rows.append(torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
+                                   for g, p in zip(grads, params.values())]))
+    g = torch.stack(rows).double()
+    return g @ g.T
+
+
+# -- metrics of a kernel (pure functions of Theta, tested on known matrices) ---------------------------
+def condition_number(theta: torch.Tensor, rtol: float = 1e-10) -> float:
+    """Largest / smallest non-zero eigenvalue (TE-NAS); eigenvalues below ``rtol`` x the largest count as 0."""
+    eig = torch.linalg.eigvalsh(theta.double())
+    top = eig.max()
+    if top <= 0:
+        warnings.warn("the NTK is zero; its condition number is taken as inf", stacklevel=2)
+        return float("inf")
+    nonzero = eig[eig > rtol * top]
+    return float(top / nonzero.min())
+
+
+def label_gradient_alignment(theta: torch.Tensor, y: torch.Tensor) -> float:
+    """LGA: the centred kernel alignment of Theta with L (L_ij = +1 where labels i and j agree, else -1)."""
+    labels = y.reshape(-1, 1)
+    target = (labels == labels.T).double() * 2 - 1
+    a = theta.double() - theta.double().mean()
+    b = target - target.mean()
+    norm = torch.linalg.matrix_norm(a) * torch.linalg.matrix_norm(b)
+    if norm == 0:
+        warnings.warn("LGA is undefined for a constant kernel or a batch of one class; taken as 0", stacklevel=2)
+        return 0.0
+    return float((a * b).sum() / norm)
+
+
+@register_proxy("ntk_cond", higher_is_better=False)
+def ntk_cond(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return condition_number(empirical_ntk(net, x))
+
+
+@register_proxy("ntk_fro", higher_is_better=True)
+def ntk_fro(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return float(torch.linalg.matrix_norm(empirical_ntk(net, x)))
+
+
+@register_proxy("ntk_mean", higher_is_better=True)
+def ntk_mean(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """KNAS: the mean entry of the kernel."""
+    return float(empirical_ntk(net, x).mean())
+
+
+@register_proxy("ntk_trace", higher_is_better=True)
+def ntk_trace(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return float(torch.trace(empirical_ntk(net, x)))
+
+
+@register_proxy("lga", higher_is_better=True)
+def lga(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return label_gradient_alignment(empirical_ntk(net, x), y)

@@ -1,0 +1,86 @@
+"""The empirical NTK and its metrics: known matrices, closed forms, and vmap against the per-sample loop."""
+
+import math
+import random
+
+import pytest
+import torch
+
+from lsnas.proxies import PROXIES, get_proxy
+from lsnas.proxies.ntk import (
+    classifier_name,
+    condition_number,
+    empirical_ntk,
+    label_gradient_alignment,
+    ntk_loop,
+    ntk_parameters,
+)
+from lsnas.spaces import get_space
+
+SPACE = get_space("darts")
+
+
+def small_net(seed=0, layers=3, channels=4):
+    torch.manual_seed(seed)
+    return SPACE.build(SPACE.sample(random.Random(seed)), 10, (3, 16, 16), network="cifar",
+                       init_channels=channels, layers=layers)
+
+
+def batch(n=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 3, 16, 16, generator=g), torch.arange(n) % 3
+
+
+def test_lga_equals_its_closed_form_is_one_for_the_centred_label_kernel_and_ignores_scale():
+    y = torch.tensor([0, 0, 1, 2, 1])
+    target = (y[:, None] == y[None, :]).double() * 2 - 1
+    theta = torch.randn(5, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    theta = theta @ theta.T
+    a, b = theta - theta.mean(), target - target.mean()
+    closed = float((a * b).sum() / (a.norm() * b.norm()))
+    assert label_gradient_alignment(theta, y) == pytest.approx(closed, abs=1e-12)
+    assert label_gradient_alignment(3.0 * b + 7.0, y) == pytest.approx(1.0, abs=1e-12)
+    assert label_gradient_alignment(1e6 * theta, y) == pytest.approx(closed, abs=1e-12)
+    with pytest.warns(UserWarning, match="undefined"):
+        assert label_gradient_alignment(torch.ones(5, 5), y) == 0.0
+
+
+def test_condition_number_and_trace_on_known_matrices():
+    q, _ = torch.linalg.qr(torch.randn(4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))
+    theta = q @ torch.diag(torch.tensor([8.0, 4.0, 2.0, 0.0], dtype=torch.float64)) @ q.T
+    assert condition_number(theta) == pytest.approx(4.0)  # the zero eigenvalue is left out
+    assert float(torch.trace(theta)) == pytest.approx(14.0)
+    with pytest.warns(UserWarning, match="zero"):
+        assert math.isinf(condition_number(torch.zeros(3, 3)))
+
+
+def test_the_kernel_is_taken_over_weights_and_bn_gammas_not_biases_or_the_classifier():
+    net = small_net()
+    names = set(ntk_parameters(net))
+    assert classifier_name(net) == "classifier"
+    assert names and all(n.endswith(".weight") for n in names) and not any(n.startswith("classifier.") for n in names)
+    bn_gammas = {f"{m}.weight" for m, mod in net.named_modules()
+                 if isinstance(mod, torch.nn.BatchNorm2d) and mod.affine}
+    assert bn_gammas and bn_gammas <= names
+
+
+@pytest.mark.parametrize("train_mode", [True, False])
+def test_the_vmap_kernel_equals_the_per_sample_loop(train_mode):
+    net = small_net().train(train_mode)
+    x, _ = batch()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    fast, slow = empirical_ntk(net, x, chunk_size=3), ntk_loop(net, x)
+    assert fast.shape == (8, 8)
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-8)
+    torch.testing.assert_close(fast, fast.T)
+    for k, v in net.state_dict().items():  # measuring leaves BN running statistics alone
+        assert torch.equal(v, before[k]), k
+
+
+def test_every_ntk_proxy_runs_and_knows_its_direction():
+    net = small_net()
+    x, y = batch()
+    values = {name: PROXIES.get(name)(net, x, y) for name in ("ntk_cond", "ntk_fro", "ntk_mean", "ntk_trace", "lga")}
+    assert all(math.isfinite(v) for v in values.values()), values
+    assert values["ntk_cond"] >= 1 and values["ntk_trace"] > 0 and -1 <= values["lga"] <= 1
+    assert get_proxy("ntk_cond").sign == -1 and get_proxy("lga").sign == 1
