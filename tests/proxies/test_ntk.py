@@ -84,3 +84,30 @@ def test_every_ntk_proxy_runs_and_knows_its_direction():
     assert all(math.isfinite(v) for v in values.values()), values
     assert values["ntk_cond"] >= 1 and values["ntk_trace"] > 0 and -1 <= values["lga"] <= 1
     assert get_proxy("ntk_cond").sign == -1 and get_proxy("lga").sign == 1
+
+
+def test_naswot_equals_a_direct_computation_of_its_kernel():
+    from lsnas.proxies.zero_cost import activation_kernel
+
+    net = small_net().eval()
+    x, y = batch()
+    codes = []
+    handles = [m.register_forward_hook(lambda m, i, o: codes.append((i[0].reshape(8, -1) > 0).double()))
+               for m in net.modules() if isinstance(m, torch.nn.ReLU)]
+    with torch.no_grad():
+        net(x)
+    for h in handles:
+        h.remove()
+    c = torch.cat(codes, dim=1)  # every ReLU's on/off states side by side
+    direct = c @ c.T + (1 - c) @ (1 - c).T
+    torch.testing.assert_close(activation_kernel(net, x), direct)
+    assert get_proxy("naswot")(net, x, y) == pytest.approx(float(torch.linalg.slogdet(direct)[1]))
+
+
+def test_every_registered_proxy_runs_on_a_darts_network():
+    net = small_net()
+    x, y = batch()
+    for name in PROXIES.names():
+        value = PROXIES.get(name)(net, x, y)
+        assert math.isfinite(value), name
+    assert get_proxy("params")(net, x, y) == sum(p.numel() for p in net.parameters())

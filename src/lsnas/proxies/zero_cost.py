@@ -1,0 +1,69 @@
+"""The zero-cost proxies users compare NTK metrics against, and the size baselines every proxy must beat.
+
+- ``naswot`` (Mellor et al., ICML 2021): log |det K|, K_ij = number of ReLUs on which samples i and j agree
+  (both active or both inactive), summed over every ReLU of the network.
+- ``grad_norm`` / ``snip`` (Abdelfattah et al., ICLR 2021): from one cross-entropy backward pass, the sum over
+  conv and linear weights of ||dL/dw|| / of |w * dL/dw|.
+- ``params`` / ``macs``: the candidate's size (larger ranks higher, as a baseline).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lsnas.proxies.base import register_proxy
+from lsnas.training.complexity import count_macs, count_parameters
+
+_LAYERS = (nn.Conv2d, nn.Linear)
+
+
+def activation_kernel(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """NASWOT's K: for each pair of samples, the ReLUs whose on/off states agree, over the whole network."""
+    n = x.shape[0]
+    kernel = torch.zeros(n, n, dtype=torch.float64)
+
+    def hook(module, inputs, output):
+        codes = (inputs[0].detach().reshape(n, -1) > 0).double()
+        kernel.add_(codes @ codes.T + (1 - codes) @ (1 - codes).T)
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.ReLU)]
+    try:
+        with torch.no_grad():
+            net(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return kernel
+
+
+@register_proxy("naswot", higher_is_better=True)
+def naswot(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return float(torch.linalg.slogdet(activation_kernel(net, x))[1])
+
+
+def _loss_gradients(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    weights = [m.weight for m in net.modules() if isinstance(m, _LAYERS)]
+    grads = torch.autograd.grad(F.cross_entropy(net(x), y), weights, allow_unused=True)
+    return [(w, g) for w, g in zip(weights, grads) if g is not None]
+
+
+@register_proxy("grad_norm", higher_is_better=True)
+def grad_norm(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return float(sum(g.norm() for _, g in _loss_gradients(net, x, y)))
+
+
+@register_proxy("snip", higher_is_better=True)
+def snip(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return float(sum((w.detach() * g).abs().sum() for w, g in _loss_gradients(net, x, y)))
+
+
+@register_proxy("params", higher_is_better=True)
+def params(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return float(count_parameters(net))
+
+
+@register_proxy("macs", higher_is_better=True)
+def macs(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return float(count_macs(net, tuple(x.shape[1:])))
