@@ -111,3 +111,12 @@ def test_every_registered_proxy_runs_on_a_darts_network():
         value = PROXIES.get(name)(net, x, y)
         assert math.isfinite(value), name
     assert get_proxy("params")(net, x, y) == sum(p.numel() for p in net.parameters())
+
+
+def test_synflow_stays_finite_on_a_20_cell_darts_network_and_leaves_it_untouched():
+    torch.manual_seed(0)
+    net = SPACE.build(SPACE.sample(random.Random(0)), 10, (3, 32, 32), network="cifar", init_channels=16, layers=20)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    value = get_proxy("synflow")(net, torch.randn(2, 3, 32, 32), torch.tensor([0, 1]))
+    assert math.isfinite(value) and value > 0
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())

@@ -4,10 +4,13 @@
   (both active or both inactive), summed over every ReLU of the network.
 - ``grad_norm`` / ``snip`` (Abdelfattah et al., ICLR 2021): from one cross-entropy backward pass, the sum over
   conv and linear weights of ||dL/dw|| / of |w * dL/dw|.
+- ``synflow``: log of the synaptic flow of an all-ones input through the absolute weights.
 - ``params`` / ``macs``: the candidate's size (larger ranks higher, as a baseline).
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 import torch.nn.functional as F
@@ -67,3 +70,21 @@ def params(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 @register_proxy("macs", higher_is_better=True)
 def macs(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return float(count_macs(net, tuple(x.shape[1:])))
+
+
+@register_proxy("synflow", higher_is_better=True)
+def synflow(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """SynFlow (Tanaka et al., 2020; as a proxy, Abdelfattah et al.): with every parameter replaced by its
+    absolute value and an all-ones input, the sum over conv and linear weights of w * dR/dw, R the sum of the
+    outputs. Reported as its natural log: the raw value grows with depth past float32 (and, for deep DARTS
+    networks, far past anything readable). Computed in float64 on a copy with BN in eval mode (a one-image
+    batch has no batch statistics); the network itself is untouched."""
+    probe = copy.deepcopy(net).double().eval()
+    with torch.no_grad():
+        for p in probe.parameters():
+            p.abs_()
+    weights = [m.weight for m in probe.modules() if isinstance(m, _LAYERS)]
+    out = probe(torch.ones(1, *x.shape[1:], dtype=torch.float64, device=x.device))
+    grads = torch.autograd.grad(out.sum(), weights, allow_unused=True)
+    total = sum((w.detach() * g).sum() for w, g in zip(weights, grads) if g is not None)
+    return float(torch.log(total))
