@@ -64,17 +64,26 @@ def test_the_kernel_is_taken_over_weights_and_bn_gammas_not_biases_or_the_classi
     assert bn_gammas and bn_gammas <= names
 
 
-@pytest.mark.parametrize("train_mode", [True, False])
-def test_the_vmap_kernel_equals_the_per_sample_loop(train_mode):
-    net = small_net().train(train_mode)
+def test_the_vmap_kernel_equals_the_per_sample_loop():
+    net = small_net().eval()  # independent samples: the per-sample vmap path
     x, _ = batch()
-    before = {k: v.clone() for k, v in net.state_dict().items()}
     fast, slow = empirical_ntk(net, x, chunk_size=3), ntk_loop(net, x)
     assert fast.shape == (8, 8)
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-8)
     torch.testing.assert_close(fast, fast.T)
-    for k, v in net.state_dict().items():  # measuring leaves BN running statistics alone
+
+
+def test_in_train_mode_bn_couples_the_samples_and_measuring_leaves_its_statistics_alone():
+    net = small_net().train()
+    x, _ = batch()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    coupled = empirical_ntk(net, x)
+    for k, v in net.state_dict().items():
         assert torch.equal(v, before[k]), k
+    # sample 0's row depends on the rest of the batch through the batch statistics
+    alone = empirical_ntk(net, torch.cat([x[:1], torch.randn(7, 3, 16, 16)]))
+    assert not torch.allclose(coupled[0, 0], alone[0, 0])
+    assert not torch.allclose(coupled, empirical_ntk(net.eval(), x))
 
 
 def test_every_ntk_proxy_runs_and_knows_its_direction():

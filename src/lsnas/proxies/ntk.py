@@ -5,8 +5,8 @@ sample i's logits (from one forward pass of the whole batch, so BN in train mode
 does in training) with respect to the weight tensors: parameters named ``weight``, BN's gamma included,
 biases and the final classifier excluded. Theta = G G^T (N x N).
 
-The rows come from ``torch.func.jacrev`` over one forward pass (a vmap over vector-Jacobian products,
-``chunk_size`` rows at a time), not from a Python loop of N backward passes.
+With BN in eval mode the rows come from torch.func (a vmap over per-sample gradients, ``chunk_size`` rows at a
+time); with BN in train mode from N backward passes of one batched forward (see ``ntk_jacobian``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import warnings
 
 import torch
 from torch import nn
-from torch.func import functional_call, jacrev
+from torch.func import functional_call, grad, vmap
 
 from lsnas.proxies.base import register_proxy
 
@@ -53,27 +53,32 @@ def batch_statistics_only(net: nn.Module):
             module.track_running_stats = True
 
 
+def couples_samples(net: nn.Module) -> bool:
+    """Whether one sample's output depends on the others' (BN normalising with batch statistics)."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or not m.track_running_stats)
+               for m in net.modules())
+
+
 def ntk_jacobian(net: nn.Module, x: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
-    """G: N x P, row i = d(sum_c f(x)_ic) / d(weights)."""
+    """G: N x P, row i = d(sum_c f(x)_ic) / d(weights).
+
+    Samples that do not interact (BN in eval mode) get per-sample gradients under vmap, ``chunk_size`` at a
+    time: the cost of about one batched forward and backward (32x faster than N backward passes for a batch
+    of 64 on a DARTS network). With BN in train mode each row needs a backward pass of the whole batched
+    forward; vectorising those (jacrev) took more than 24 GiB for a batch of 64 on CPU, so the rows come from
+    N backward passes of one forward pass, as in the official code."""
+    if couples_samples(net):
+        return _rows_by_backward(net, x)
     params = {k: v.detach() for k, v in ntk_parameters(net).items()}
 
-    def logit_sums(weights: dict[str, torch.Tensor]) -> torch.Tensor:
-        return functional_call(net, weights, (x,), strict=False).sum(dim=1)
+    def logit_sum(weights: dict[str, torch.Tensor], sample: torch.Tensor) -> torch.Tensor:
+        return functional_call(net, weights, (sample.unsqueeze(0),), strict=False).sum()
 
-    with batch_statistics_only(net):
-        rows = jacrev(logit_sums, chunk_size=chunk_size)(params)
+    rows = vmap(grad(logit_sum), in_dims=(None, 0), chunk_size=chunk_size)(params, x)
     return torch.cat([rows[name].reshape(x.shape[0], -1) for name in params], dim=1).detach()
 
 
-def empirical_ntk(net: nn.Module, x: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
-    """Theta = G G^T in float64 (eigenvalues of ill-conditioned kernels need the precision)."""
-    g = ntk_jacobian(net, x, chunk_size).double()
-    return g @ g.T
-
-
-def ntk_loop(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The same kernel the way the official code computes it, one backward pass per sample (for tests
-    and benchmarks)."""
+def _rows_by_backward(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     params = ntk_parameters(net)
     rows = []
     with batch_statistics_only(net):
@@ -83,13 +88,29 @@ def ntk_loop(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
                                         allow_unused=True)
             rows.append(torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
                                    for g, p in zip(grads, params.values())]))
-    g = torch.stack(rows).double()
+    return torch.stack(rows)
+
+
+def empirical_ntk(net: nn.Module, x: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
+    """Theta = G G^T in float64 (eigenvalues of ill-conditioned kernels need the precision)."""
+    g = ntk_jacobian(net, x, chunk_size).double()
+    return g @ g.T
+
+
+def ntk_loop(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The kernel the way the official code computes it whatever the BN mode, one backward pass per sample
+    (for tests and benchmarks)."""
+    g = _rows_by_backward(net, x).double()
     return g @ g.T
 
 
 # -- metrics of a kernel (pure functions of Theta, tested on known matrices) ---------------------------
 def condition_number(theta: torch.Tensor, rtol: float = 1e-10) -> float:
-    """Largest / smallest non-zero eigenvalue (TE-NAS); eigenvalues below ``rtol`` x the largest count as 0."""
+    """Largest / smallest non-zero eigenvalue (TE-NAS); eigenvalues below ``rtol`` x the largest count as 0.
+
+    The official code keeps the eigenvalues of ``torch.eig`` (since removed from PyTorch) that are exactly
+    non-zero, so round-off (tiny or negative eigenvalues of a singular kernel) decides its result; the kernel
+    is symmetric, so ``eigvalsh`` with a relative threshold gives the intended value."""
     eig = torch.linalg.eigvalsh(theta.double())
     top = eig.max()
     if top <= 0:
