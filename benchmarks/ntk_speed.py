@@ -32,7 +32,12 @@ def measure(way: str, batch: int, chunk: int, repeats: int, bn: str) -> dict:
     net = space.build(space.sample(random.Random(0)), 10, (3, 32, 32), network="cifar", init_channels=16,
                       layers=8).to(device).train(bn == "train")
     x = torch.randn(batch, 3, 32, 32, device=device)
-    compute = (lambda: empirical_ntk(net, x, chunk_size=chunk or None)) if way == "lsnas" else (lambda: ntk_loop(net, x))
+    if way == "lsnas":
+        def compute():
+            return empirical_ntk(net, x, chunk_size=chunk or None)
+    else:
+        def compute():
+            return ntk_loop(net, x)
     compute()  # warm-up
     times = []
     for _ in range(repeats):
