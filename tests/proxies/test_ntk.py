@@ -129,3 +129,21 @@ def test_synflow_stays_finite_on_a_20_cell_darts_network_and_leaves_it_untouched
     value = get_proxy("synflow")(net, torch.randn(2, 3, 32, 32), torch.tensor([0, 1]))
     assert math.isfinite(value) and value > 0
     assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+
+
+def test_a_random_search_ranks_candidates_by_a_proxy(tmp_path):
+    from lsnas.methods import search
+    from lsnas.methods.multitrial.journal import Journal, TrialLog
+    from tests.helpers.config import compose_config
+
+    cfg = compose_config("search", "method=random", "evaluator=proxy", "evaluator.proxy=ntk_cond",
+                         "evaluator.also=[lga,naswot,params]", "evaluator.batch_size=16", "method.num_trials=3",
+                         "dataset.resolution=8", "protocol.model.layers=3", "protocol.model.init_channels=4",
+                         "logger=none")
+    summary = search(cfg, tmp_path)
+    log = TrialLog.replay(Journal(tmp_path).read())
+    assert summary["trials"] == 3 and all(r["status"] == "complete" for r in log.results.values())
+    for r in log.results.values():
+        assert r["score"] == -r["metrics"]["proxy/ntk_cond"]
+        assert {"proxy/lga", "proxy/naswot", "proxy/params"} <= set(r["metrics"])
+    assert summary["best_score"] == max(r["score"] for r in log.results.values())
