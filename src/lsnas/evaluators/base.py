@@ -70,8 +70,12 @@ class Evaluator:
     spaces: tuple[str, ...] | None = None
 
     def settings(self) -> dict:
-        """What determines the score (the fingerprint's input); by default the constructor's settings."""
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        """What determines the score (the fingerprint's input); by default the constructor's settings, less
+        the dataset's loader workers (how fast data is read does not change a score)."""
+        settings = {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        if isinstance(settings.get("dataset"), dict):
+            settings["dataset"] = {k: v for k, v in settings["dataset"].items() if k != "num_workers"}
+        return settings
 
     def fingerprint(self) -> str:
         payload = json.dumps({"evaluator": type(self).__qualname__, **self.settings()}, sort_keys=True, default=str)

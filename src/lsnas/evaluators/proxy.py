@@ -14,11 +14,9 @@ import torch
 from torch.utils.data import default_collate
 
 from lsnas.arch import Architecture
-from lsnas.evaluators.base import EVALUATORS, Evaluator, InvalidArchitecture, Result, TrialContext
-from lsnas.evaluators.train import datamodule_for
+from lsnas.evaluators.base import EVALUATORS, Evaluator, Result, TrialContext
+from lsnas.evaluators.train import build_candidate
 from lsnas.proxies import get_proxy
-from lsnas.training.complexity import complexity
-from lsnas.training.runner import build_network
 
 
 @EVALUATORS.register("proxy")
@@ -32,9 +30,6 @@ class ProxyEvaluator(Evaluator):
         self.dataset, self.protocol, self.proxy, self.also = dataset, protocol, proxy, list(also or [])
         self.batch_size, self.num_batches, self.data_seed, self.bn_mode = batch_size, num_batches, data_seed, bn_mode
 
-    def settings(self) -> dict:
-        return {**super().settings(), "dataset": {k: v for k, v in self.dataset.items() if k != "num_workers"}}
-
     def batches(self, datamodule) -> list[tuple[torch.Tensor, torch.Tensor]]:
         datamodule.setup("fit")
         order = np.random.default_rng(self.data_seed).permutation(len(datamodule.train_set))
@@ -44,16 +39,10 @@ class ProxyEvaluator(Evaluator):
 
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> Result:
         torch.manual_seed(ctx.seed)
-        datamodule = datamodule_for(self.dataset, self.batch_size)
-        datamodule.resolve_num_classes()
-        try:
-            net = build_network(arch, datamodule, self.protocol)
-        except ValueError as e:
-            raise InvalidArchitecture(str(e)) from e
-        cost = complexity(net, datamodule.input_shape)
+        datamodule, net, cost = build_candidate(self.dataset, self.protocol, arch, self.batch_size)
         net.train(self.bn_mode == "train")
-        values = {}
-        for name in (self.proxy, *self.also):
-            values[name] = float(np.mean([get_proxy(name)(net, x, y) for x, y in self.batches(datamodule)]))
+        batches = self.batches(datamodule)  # the same minibatches for every proxy
+        values = {name: float(np.mean([get_proxy(name)(net, x, y) for x, y in batches]))
+                  for name in (self.proxy, *self.also)}
         metrics = {f"proxy/{name}": value for name, value in values.items()}
         return Result(score=get_proxy(self.proxy).sign * values[self.proxy], cost=cost, metrics=metrics)

@@ -36,6 +36,17 @@ def datamodule_for(dataset: dict, batch_size: int):
     return _DATA[key]
 
 
+def build_candidate(dataset: dict, protocol: dict, arch: Architecture, batch_size: int):
+    """(datamodule, network, {params, macs}) for a candidate; a network that cannot be built is invalid."""
+    datamodule = datamodule_for(dataset, batch_size)
+    datamodule.resolve_num_classes()
+    try:
+        net = build_network(arch, datamodule, protocol)
+    except ValueError as e:
+        raise InvalidArchitecture(str(e)) from e
+    return datamodule, net, complexity(net, datamodule.input_shape)
+
+
 @contextlib.contextmanager
 def quiet_lightning():
     """Lightning's per-fit info lines ("GPU available", "max_epochs reached") once per trial are noise."""
@@ -60,11 +71,8 @@ class TrainEvaluator(Evaluator):
         self.max_steps, self.metric, self.timeout_s = max_steps, metric, timeout_s
         self.max_params, self.max_macs = max_params, max_macs
 
-    def settings(self) -> dict:
-        # how long we wait and how many loader workers read the data do not change what the score means
-        settings = {k: v for k, v in super().settings().items() if k != "timeout_s"}
-        settings["dataset"] = {k: v for k, v in self.dataset.items() if k != "num_workers"}
-        return settings
+    def settings(self) -> dict:  # how long we wait does not change what the score means
+        return {k: v for k, v in super().settings().items() if k != "timeout_s"}
 
     def check(self, space: SearchSpace) -> None:
         """Build one sampled candidate for the dataset's input shape: a protocol that cannot build this
@@ -77,13 +85,7 @@ class TrainEvaluator(Evaluator):
 
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> Result:
         L.seed_everything(ctx.seed, workers=True, verbose=False)
-        datamodule = datamodule_for(self.dataset, self.protocol["batch_size"])
-        datamodule.resolve_num_classes()
-        try:
-            net = build_network(arch, datamodule, self.protocol)
-        except ValueError as e:
-            raise InvalidArchitecture(str(e)) from e
-        cost = complexity(net, datamodule.input_shape)
+        datamodule, net, cost = build_candidate(self.dataset, self.protocol, arch, self.protocol["batch_size"])
         for key, cap in (("params", self.max_params), ("macs", self.max_macs)):
             if cap is not None and cost[key] > cap:
                 raise InvalidArchitecture(f"{cost[key]} {key} exceed evaluator.max_{key}={cap}")
