@@ -44,6 +44,10 @@ class Registry(Generic[T]):
             raise ConfigError(f"unknown {self.kind} {name!r} (setting: {self.setting}); known: "
                               f"{', '.join(self.names())}") from None
 
+    def name_of(self, obj: T) -> str | None:
+        """The name ``obj`` is registered under (None when it is not)."""
+        return next((name for name, entry in self._entries.items() if entry is obj), None)
+
     def names(self, pattern: str = "*") -> list[str]:
         return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))
 

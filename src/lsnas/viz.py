@@ -109,3 +109,33 @@ def plot_search_trace(trials, path: str | os.PathLike, title: str = "") -> Path:
     if title:
         fig.suptitle(title)
     return _save(fig, path)
+
+
+def plot_proxy_scatter(results: list[dict], rows: list[dict], path: str | os.PathLike, columns: int = 4) -> Path:
+    """One panel per proxy: its value (x) against the trained accuracy (y) of each architecture, titled with
+    Kendall's tau and Spearman's rho (``rows`` of ``lsnas.proxies.quality.study_table``, best first). Values
+    that span decades are shown on a symmetric log axis."""
+    n = len(rows)
+    cols = min(columns, n)
+    fig, axes = plt.subplots(-(-n // cols), cols, figsize=(3.2 * cols, 2.8 * -(-n // cols)), squeeze=False,
+                             constrained_layout=True)
+    for ax, row in zip(axes.flat, rows):
+        pairs = [(r["metrics"][row["proxy"]], r["score"]) for r in results
+                 if np.isfinite(r["metrics"].get(row["proxy"], np.nan))]
+        x, y = (np.array(v) for v in zip(*pairs)) if pairs else (np.array([]), np.array([]))
+        ax.scatter(x, y, s=14, alpha=0.7)
+        finite = x[x != 0]
+        if finite.size and np.abs(finite).max() / max(np.abs(finite).min(), 1e-300) > 1e3:
+            ax.set_xscale("symlog", linthresh=max(np.abs(finite).min(), 1e-12))
+        else:
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
+        tau, rho = row["kendall_tau"], row["spearman_rho"]
+        lower = " (lower is better)" if row.get("sign", 1) < 0 else ""
+        ax.set_title(f"{row['proxy']}{lower}\ntau {tau:+.2f}  rho {rho:+.2f}  (n={row['n']})", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("trained accuracy", fontsize=8)
+    return _save(fig, path)

@@ -136,8 +136,8 @@ def test_a_random_search_ranks_candidates_by_a_proxy(tmp_path):
     from lsnas.methods.multitrial.journal import Journal, TrialLog
     from tests.helpers.config import compose_config
 
-    cfg = compose_config("search", "method=random", "evaluator=proxy", "evaluator.proxy=ntk_cond",
-                         "evaluator.also=[lga,naswot,params]", "evaluator.batch_size=16", "method.num_trials=3",
+    cfg = compose_config("search", "method=random", "evaluator=proxy", "proxy=ntk_cond",
+                         "proxy.also=[lga,naswot,params]", "proxy.batch_size=16", "method.num_trials=3",
                          "dataset.resolution=8", "protocol.model.layers=3", "protocol.model.init_channels=4",
                          "logger=none")
     summary = search(cfg, tmp_path)

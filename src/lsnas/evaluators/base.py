@@ -89,6 +89,12 @@ class Evaluator:
             raise ConfigError(f"the {type(self).__name__} evaluator scores architectures of the "
                               f"{', '.join(self.spaces)} space(s), not {space.name!r} (setting: evaluator or space)")
 
+    def objective(self):
+        """The search's score when this evaluator's scores are relative to other candidates (a rank
+        combination of proxies): a function from the complete trials' results to their scores. None: each
+        trial's own score."""
+        return None
+
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> Result:
         raise NotImplementedError
 

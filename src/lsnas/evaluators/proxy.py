@@ -1,48 +1,164 @@
-"""Score a candidate by a training-free proxy on a few training minibatches (``evaluator=proxy``).
+"""Score a candidate by proxies on a few training minibatches (``evaluator=proxy``; settings: ``proxy=``).
 
-The network is built as ``protocol.model`` describes it and initialised from the trial's seed; the
-batches are drawn from the training split (never validation or test) with ``data_seed``, the same for every
-candidate. The score is ``sign * value`` of ``proxy`` (so a higher score is always better; ``ntk_cond``'s
-sign is -1), averaged over ``num_batches``; the proxies named in ``also`` are recorded beside it, so one
-search measures several.
+A ``ProxyMeasurement`` is one ``conf/proxy/`` config: which proxies (``measure``, with ``weights``; more than
+one is a weighted rank combination, ``also`` are recorded beside), on which batches (``batch_size``, ``num_batches``,
+``data_seed``: the same batches for every candidate, from the training split, never validation or test),
+in which BN mode, and after how much training (``train.epochs`` / ``train.steps``: 0 for training-free;
+Mok et al.'s few-step variant is 1 epoch of SGD, lr 0.025, momentum 0.9, weight decay 3e-4).
+
+The network is built as ``protocol.model`` describes it and initialised from the trial's seed. With one
+proxy the score is ``sign * value`` (higher is better whatever the proxy: ``ntk_cond``'s sign is -1). With
+several, each trial journals every value, and the search ranks candidates by the weighted rank combination
+over all complete trials (``objective``); the journaled per-trial score is then the signed value of the
+most heavily weighted proxy.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+
+import lightning as L
 import numpy as np
 import torch
+from omegaconf import OmegaConf
+from torch import nn
 from torch.utils.data import default_collate
 
 from lsnas.arch import Architecture
+from lsnas.errors import ConfigError
 from lsnas.evaluators.base import EVALUATORS, Evaluator, Result, TrialContext
-from lsnas.evaluators.train import build_candidate
+from lsnas.evaluators.train import build_candidate, quiet_lightning
 from lsnas.proxies import get_proxy
+from lsnas.proxies.combine import check_weights, rank_combination
+from lsnas.proxies.ntk import shared_kernels
+from lsnas.training.runner import make_module
+from lsnas.training.trainer import make_trainer
+
+_BATCHES: dict[str, list] = {}  # per process: every candidate is measured on the same batches
+
+
+class ProxyMeasurement:
+    """The settings of one ``conf/proxy/`` config, and the measuring they describe."""
+
+    def __init__(self, measure: Sequence[str], weights: Sequence[float] | None = None, also: Sequence[str] = (),
+                 batch_size: int = 64,
+                 num_batches: int = 1, data_seed: int = 0, bn_mode: str = "train", train: dict | None = None,
+                 device: str = "auto", name: str | None = None):
+        if bn_mode not in ("train", "eval"):
+            raise ConfigError(f"proxy.bn_mode must be train or eval, got {bn_mode!r}")
+        self.weights = check_weights(measure, weights)
+        for other in also:
+            get_proxy(other)
+        self.also = [n for n in also if n not in self.weights]
+        self.batch_size, self.num_batches, self.data_seed = int(batch_size), int(num_batches), int(data_seed)
+        self.bn_mode, self.device, self.name = bn_mode, device, name
+        self.train = {"epochs": 0, "steps": None, "limit_batches": None, "batch_size": 64,
+                      "optimizer": {"lr": 0.025, "momentum": 0.9, "weight_decay": 3e-4}, **(train or {})}
+        if self.train["epochs"] < 0 or (self.train["steps"] or 0) < 0:
+            raise ConfigError("proxy.train.epochs and proxy.train.steps must be >= 0")
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> ProxyMeasurement:
+        return settings if isinstance(settings, cls) else cls(**settings)
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.weights, *self.also]
+
+    @property
+    def trains(self) -> bool:
+        return bool(self.train["epochs"] or self.train["steps"])
+
+    def settings(self) -> dict:
+        return {k: v for k, v in vars(self).items() if k not in ("device", "name")}
+
+    # -- data ---------------------------------------------------------------------------------
+    def batches(self, datamodule) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``num_batches`` batches of the training split drawn with ``data_seed`` (augmentations too), the
+        same for every candidate whatever its initialisation consumed of the global RNG."""
+        key = json.dumps([id(datamodule), self.batch_size, self.num_batches, self.data_seed])
+        if key not in _BATCHES:
+            with torch.random.fork_rng():  # leaves the global RNG (initialisation, shuffling) as it was
+                datamodule.setup("fit")
+                order = np.random.default_rng(self.data_seed).permutation(len(datamodule.train_set))
+                if len(order) < self.batch_size * self.num_batches:
+                    raise ConfigError(f"proxy.batch_size={self.batch_size} x proxy.num_batches={self.num_batches}"
+                                      f" exceeds the {len(order)} training images")
+                torch.manual_seed(self.data_seed)
+                _BATCHES[key] = [default_collate([datamodule.train_set[int(i)] for i in
+                                                  order[b * self.batch_size:(b + 1) * self.batch_size]])
+                                 for b in range(self.num_batches)]
+        return _BATCHES[key]
+
+    # -- the few steps ------------------------------------------------------------------------
+    def train_briefly(self, net: nn.Module, datamodule, protocol: dict, trainer: dict, arch: Architecture,
+                      run_dir: str) -> dict:
+        """Train ``net`` in place for ``train.epochs`` (or ``train.steps``) with plain SGD; its cost."""
+        recipe = {**protocol, "scheduler": None, "label_smoothing": 0.0, "aux_weight": 0.0, "cutout": 0,
+                  "drop_path_prob": 0.0,
+                  "optimizer": {"_target_": "torch.optim.SGD", "_partial_": True, **self.train["optimizer"]}}
+        module = make_module(net, datamodule.num_classes, recipe, arch)
+        limit = self.train["limit_batches"]
+        with quiet_lightning():
+            fit, clock = make_trainer(OmegaConf.create({"trainer": trainer, "logger": None}), run_dir,
+                                      max_epochs=self.train["epochs"] or -1, max_steps=self.train["steps"] or -1,
+                                      checkpoints=False, progress=False, limit_val_batches=0, num_sanity_val_steps=0,
+                                      gradient_clip_val=protocol.get("grad_clip") or None,
+                                      **({"limit_train_batches": limit} if limit else {}))
+            fit.fit(module, datamodule=datamodule)
+        return {"train_seconds": round(clock.elapsed_s, 3), "train_steps": fit.global_step}
+
+    # -- measuring ----------------------------------------------------------------------------
+    def measure(self, net: nn.Module, batches) -> dict[str, float]:
+        """Every proxy's value, each the mean over the batches (NaN when a proxy is degenerate)."""
+        device = ("cuda" if torch.cuda.is_available() else "cpu") if self.device == "auto" else self.device
+        net.to(device).train(self.bn_mode == "train")
+        batches = [(x.to(device), y.to(device)) for x, y in batches]
+        with shared_kernels():  # one NTK per batch for all the NTK proxies
+            return {name: float(np.mean([get_proxy(name)(net, x, y) for x, y in batches])) for name in self.names}
+
+    def score(self, values: dict[str, float]) -> float:
+        """A trial's own score: the signed value of the (most heavily weighted) proxy."""
+        lead = max(self.weights, key=self.weights.get)
+        return get_proxy(lead).sign * values[lead]
+
+    def combine(self, values: Sequence[dict[str, float]]) -> list[float]:
+        return rank_combination(values, self.weights)
+
+
+def measure_candidate(measurement: ProxyMeasurement, dataset: dict, protocol: dict, trainer: dict,
+                      arch: Architecture, ctx: TrialContext) -> tuple[dict[str, float], dict]:
+    """(proxy values, cost) of a candidate freshly built from the trial's seed."""
+    L.seed_everything(ctx.seed, workers=True, verbose=False)
+    datamodule, net, cost = build_candidate(dataset, protocol, arch, measurement.train["batch_size"])
+    batches = measurement.batches(datamodule)  # drawn on a forked RNG: training sees the trial's seed alone
+    if measurement.trains:
+        cost.update(measurement.train_briefly(net, datamodule, protocol, trainer, arch, ctx.trial_dir))
+    return measurement.measure(net, batches), cost
 
 
 @EVALUATORS.register("proxy")
 class ProxyEvaluator(Evaluator):
-    def __init__(self, dataset: dict, protocol: dict, proxy: str = "lga", also: list[str] | None = None,
-                 batch_size: int = 64, num_batches: int = 1, data_seed: int = 0, bn_mode: str = "train"):
-        if bn_mode not in ("train", "eval"):
-            raise ValueError(f"evaluator.bn_mode must be train or eval, got {bn_mode!r}")
-        for name in (proxy, *(also or [])):
-            get_proxy(name)  # an unknown name fails at start-up, listing the known ones
-        self.dataset, self.protocol, self.proxy, self.also = dataset, protocol, proxy, list(also or [])
-        self.batch_size, self.num_batches, self.data_seed, self.bn_mode = batch_size, num_batches, data_seed, bn_mode
+    def __init__(self, dataset: dict, protocol: dict, proxy: dict, trainer: dict | None = None):
+        self.dataset, self.protocol, self.trainer = dataset, protocol, trainer or {}
+        self.proxy = ProxyMeasurement.from_settings(proxy)
 
-    def batches(self, datamodule) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        datamodule.setup("fit")
-        order = np.random.default_rng(self.data_seed).permutation(len(datamodule.train_set))
-        size = self.batch_size
-        return [default_collate([datamodule.train_set[int(i)] for i in order[b * size:(b + 1) * size]])
-                for b in range(self.num_batches)]
+    def settings(self) -> dict:
+        settings = super().settings()
+        settings["proxy"] = self.proxy.settings()
+        if not self.proxy.trains:
+            settings.pop("trainer")  # how a network would be trained says nothing about an untrained one
+        return settings
+
+    def objective(self):
+        if len(self.proxy.weights) < 2:
+            return None
+        names = list(self.proxy.weights)
+        return lambda results: self.proxy.combine(
+            [{n: r.get("metrics", {}).get(f"proxy/{n}", float("nan")) for n in names} for r in results])
 
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> Result:
-        torch.manual_seed(ctx.seed)
-        datamodule, net, cost = build_candidate(self.dataset, self.protocol, arch, self.batch_size)
-        net.train(self.bn_mode == "train")
-        batches = self.batches(datamodule)  # the same minibatches for every proxy
-        values = {name: float(np.mean([get_proxy(name)(net, x, y) for x, y in batches]))
-                  for name in (self.proxy, *self.also)}
-        metrics = {f"proxy/{name}": value for name, value in values.items()}
-        return Result(score=get_proxy(self.proxy).sign * values[self.proxy], cost=cost, metrics=metrics)
+        values, cost = measure_candidate(self.proxy, self.dataset, self.protocol, self.trainer, arch, ctx)
+        return Result(score=self.proxy.score(values), cost=cost,
+                      metrics={f"proxy/{name}": value for name, value in values.items()})

@@ -12,6 +12,7 @@ time); with BN in train mode from N backward passes of one batched forward (see 
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 
 import torch
@@ -104,6 +105,32 @@ def ntk_loop(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return g @ g.T
 
 
+_SHARED = threading.local()  # per thread: the threads executor measures several candidates at once
+
+
+@contextlib.contextmanager
+def shared_kernels():
+    """Within this block the NTK of a (network, batch) pair is computed once for every NTK proxy measured on
+    it (ntk_cond, ntk_fro, ntk_mean, ntk_trace, lga); the network must not change meanwhile."""
+    outer = getattr(_SHARED, "kernels", None)
+    _SHARED.kernels = {}
+    try:
+        yield
+    finally:
+        _SHARED.kernels = outer
+
+
+def kernel(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``empirical_ntk(net, x)``, shared between proxies inside ``shared_kernels()``."""
+    kernels = getattr(_SHARED, "kernels", None)
+    if kernels is None:
+        return empirical_ntk(net, x)
+    key = (id(net), id(x), net.training)
+    if key not in kernels:
+        kernels[key] = empirical_ntk(net, x)
+    return kernels[key]
+
+
 # -- metrics of a kernel (pure functions of Theta, tested on known matrices) ---------------------------
 def condition_number(theta: torch.Tensor, rtol: float = 1e-10) -> float:
     """Largest / smallest non-zero eigenvalue (TE-NAS); eigenvalues below ``rtol`` x the largest count as 0.
@@ -135,25 +162,25 @@ def label_gradient_alignment(theta: torch.Tensor, y: torch.Tensor) -> float:
 
 @register_proxy("ntk_cond", higher_is_better=False)
 def ntk_cond(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    return condition_number(empirical_ntk(net, x))
+    return condition_number(kernel(net, x))
 
 
 @register_proxy("ntk_fro", higher_is_better=True)
 def ntk_fro(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    return float(torch.linalg.matrix_norm(empirical_ntk(net, x)))
+    return float(torch.linalg.matrix_norm(kernel(net, x)))
 
 
 @register_proxy("ntk_mean", higher_is_better=True)
 def ntk_mean(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """KNAS: the mean entry of the kernel."""
-    return float(empirical_ntk(net, x).mean())
+    return float(kernel(net, x).mean())
 
 
 @register_proxy("ntk_trace", higher_is_better=True)
 def ntk_trace(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    return float(torch.trace(empirical_ntk(net, x)))
+    return float(torch.trace(kernel(net, x)))
 
 
 @register_proxy("lga", higher_is_better=True)
 def lga(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    return label_gradient_alignment(empirical_ntk(net, x), y)
+    return label_gradient_alignment(kernel(net, x), y)

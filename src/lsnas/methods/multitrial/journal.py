@@ -132,6 +132,7 @@ class TrialLog:
     asks: dict[int, dict] = field(default_factory=dict)
     results: dict[int, dict] = field(default_factory=dict)
     retries: dict[int, int] = field(default_factory=dict)  # k -> times a lost trial was sent again
+    version: int = 0  # events applied so far: what was derived from the log at an older version is stale
 
     @classmethod
     def replay(cls, events: Iterable[dict]) -> TrialLog:
@@ -141,6 +142,7 @@ class TrialLog:
         return log
 
     def apply(self, event: dict) -> None:
+        self.version += 1
         kind = event.get("event")
         if kind == "session":
             self.sessions.append(event)

@@ -19,12 +19,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from lsnas.arch import ARCH_FILENAME
 from lsnas.errors import ConfigError
+from lsnas.evaluators.base import EVALUATORS, Evaluator
 from lsnas.methods import print_train_command
 from lsnas.methods.multitrial.executors import make_executor
 from lsnas.methods.multitrial.journal import JOURNAL_FILENAME, Journal, TrialLog
 from lsnas.methods.multitrial.loop import FAILURES, SearchLoop
-from lsnas.methods.multitrial.strategy import SearchState, Trial
+from lsnas.methods.multitrial.strategy import SearchState, Strategy, Trial
 from lsnas.spaces import get_space
+from lsnas.spaces.base import SearchSpace
 from lsnas.training.trainer import flat_config, make_loggers
 from lsnas.utils.io import atomic_write_json
 from lsnas.viz import plot_search_trace
@@ -101,71 +103,89 @@ def total_cost(state: SearchState) -> float:
     return round(sum((r.get("cost") or {}).get("seconds") or 0.0 for r in state.log.results.values()), 3)
 
 
-def summarize(cfg: DictConfig, state: SearchState, wall_s: float, fingerprint: str) -> dict:
+def summarize(cfg: DictConfig, state: SearchState, wall_s: float, evaluator: Evaluator, num_trials: int) -> dict:
     best = state.best()
     statuses: dict[str, int] = {}
     for result in state.log.results.values():
         statuses[result["status"]] = statuses.get(result["status"], 0) + 1
     return {"method": cfg.method.name, "space": cfg.space.name, "dataset": cfg.dataset.name, "seed": cfg.seed,
-            "evaluator": cfg.evaluator.name, "evaluator_fingerprint": fingerprint,
+            "evaluator": EVALUATORS.name_of(type(evaluator)) or type(evaluator).__name__,
+            "evaluator_fingerprint": evaluator.fingerprint(),
+            "score": "relative (rank combination over the complete trials)" if state.objective else "evaluator",
             "trials": len(state.log.results), "asked": state.num_asked, "statuses": statuses,
             "failed_trials": sum(statuses.get(s, 0) for s in FAILURES),
             "duplicates": sum("duplicate_of" in r for r in state.log.results.values()),
             "best_score": best.score if best else None, "best_trial": best.k if best else None,
             "arch_digest": best.arch.digest if best else None, "genotype": best.arch.genotype if best else None,
             "total_evaluation_seconds": total_cost(state), "wall_time_this_run_s": round(wall_s, 2),
-            "sessions": len(state.log.sessions), "completed": len(state.log.results) >= cfg.method.num_trials}
+            "sessions": len(state.log.sessions), "completed": len(state.log.results) >= num_trials}
+
+
+def make_evaluator(settings: DictConfig | dict) -> tuple[Evaluator, dict]:
+    """(evaluator, execution settings) from an ``evaluator`` config: its ``_target_`` built from plain
+    settings (not hydra's recursive instantiate: the dataset, protocol and trainer settings stay dicts that
+    the evaluator instantiates where it runs, a Ray worker or a job)."""
+    settings = OmegaConf.to_container(settings, resolve=True) if isinstance(settings, DictConfig) else dict(settings)
+    execution = {k: settings.pop(k) for k in EXECUTION_KEYS if k in settings}
+    settings.pop("name", None)
+    return get_class(settings.pop("_target_"))(**settings), execution
 
 
 def search(cfg: DictConfig, run_dir: str | Path) -> dict:
-    run_dir = Path(run_dir)
     if not cfg.get("evaluator"):
         raise ConfigError(f"{cfg.method.name} is a multi-trial method and needs an evaluator "
-                          "(setting: evaluator=train|train_job|synthetic)")
+                          "(setting: evaluator=train|train_job|proxy|synthetic)")
     space = get_space(cfg.space.name)
     strategy = instantiate(cfg.method.strategy, num_trials=cfg.method.num_trials)
+    evaluator, execution = make_evaluator(cfg.evaluator)
+    run_search(cfg, Path(run_dir), space, strategy, evaluator, execution)
+    return json.loads((Path(run_dir) / "search_summary.json").read_text())
+
+
+def run_search(cfg: DictConfig, run_dir: Path, space: SearchSpace, strategy: Strategy, evaluator: Evaluator,
+               execution: dict, config: dict | None = None, title: str | None = None) -> SearchState:
+    """One journaled search in ``run_dir`` (its own journal, summary, trace and arch.json): the start-up
+    checks, the loop, and the outputs, also when it stops early. ``config`` is what a resume must match
+    (default: the run's search settings)."""
     strategy.check_space(space)
-    settings = OmegaConf.to_container(cfg.evaluator, resolve=True)
-    execution = {k: settings.pop(k) for k in EXECUTION_KEYS if k in settings}
-    max_retries = execution.pop("max_retries", 2)
-    settings.pop("name", None)
-    # not hydra's (recursive) instantiate: the dataset, protocol and trainer settings stay plain dicts that
-    # the evaluator instantiates where it runs (a Ray worker, a job)
-    evaluator = get_class(settings.pop("_target_"))(**settings)
     evaluator.check(space)
+    execution = dict(execution)
+    max_retries = execution.pop("max_retries", 2)
     started = time.perf_counter()
     with Journal(run_dir) as journal:
         trial_log = open_journal(cfg, journal)
-        config = search_config(cfg)
+        config = search_config(cfg) if config is None else config
         check_same_search(trial_log, config)
         executor = make_executor(execution.pop("executor", "inprocess"), **execution)  # after the checks: Ray is slow
-        log.info("%s over the %s space on %s: %d trials, evaluator %s (%s), %s executor x%d", cfg.method.name,
-                 space.name, cfg.dataset.name, cfg.method.num_trials, cfg.evaluator.name, evaluator.fingerprint(),
+        log.info("%s over the %s space on %s: %d trials, evaluator %s (%s), %s executor x%d", title or cfg.method.name,
+                 space.name, cfg.dataset.name, strategy.num_trials, type(evaluator).__name__, evaluator.fingerprint(),
                  cfg.evaluator.get("executor", "inprocess"), executor.workers)
         if trial_log.asks:
             log.info("resuming %s: %d trials finished, %d to send again", journal.path, len(trial_log.results),
                      len(trial_log.pending()))
-        state = SearchState(trial_log, space)
+        state = SearchState(trial_log, space, objective=evaluator.objective())
         trial_logger = TrialLogger(cfg, state)
         loop = SearchLoop(journal, state, strategy, evaluator, executor, seed=cfg.seed,
                           max_failure_rate=cfg.method.max_failure_rate,
                           max_retries=max_retries, on_result=trial_logger)
         loop.record({"event": "session", "config": config, "time": round(time.time(), 3),
-                     "num_trials": cfg.method.num_trials, "resumed": bool(trial_log.asks)})
+                     "num_trials": strategy.num_trials, "resumed": bool(trial_log.asks)})
         try:
             loop.run()
         finally:
             executor.close()
             trial_logger.close()
-            write_outputs(cfg, run_dir, state, time.perf_counter() - started, evaluator.fingerprint())
-    return json.loads((run_dir / "search_summary.json").read_text())
+            write_outputs(cfg, run_dir, state, time.perf_counter() - started, evaluator, strategy.num_trials,
+                          title or f"{cfg.method.name} on {cfg.dataset.name}")
+    return state
 
 
-def write_outputs(cfg: DictConfig, run_dir: Path, state: SearchState, wall_s: float, fingerprint: str) -> None:
+def write_outputs(cfg: DictConfig, run_dir: Path, state: SearchState, wall_s: float, evaluator: Evaluator,
+                  num_trials: int, title: str) -> None:
     """The summary and the trace, also when the search stops early (a failure rate, Ctrl-C)."""
-    summary = summarize(cfg, state, wall_s, fingerprint)
+    summary = summarize(cfg, state, wall_s, evaluator, num_trials)
     if state.log.results:
-        plot_search_trace(state.trials, run_dir / "search_trace.png", title=f"{cfg.method.name} on {cfg.dataset.name}")
+        plot_search_trace(state.trials, run_dir / "search_trace.png", title=title)
     atomic_write_json(run_dir / "search_summary.json", summary)
     best = state.best()
     if best is None:

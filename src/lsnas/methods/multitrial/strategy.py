@@ -18,7 +18,7 @@ is reproducible.) ``tell`` is at most a cache.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import ClassVar
@@ -48,11 +48,13 @@ class Proposal:
 
 @dataclass(frozen=True)
 class Trial:
-    """One asked trial as the strategy sees it: its architecture, tags and (once finished) its result."""
+    """One asked trial as the strategy sees it: its architecture, tags and (once finished) its result.
+    ``objective`` is its score relative to the other trials, when the search's score is relative."""
 
     k: int
     ask: dict
     result: dict | None
+    objective: float | None = None
 
     @cached_property
     def arch(self) -> Architecture:
@@ -72,21 +74,44 @@ class Trial:
 
     @property
     def score(self) -> float | None:
-        return self.result.get("score") if self.complete else None
+        """What the search maximises: the evaluator's score, or the relative objective when there is one."""
+        if not self.complete:
+            return None
+        return self.objective if self.objective is not None else self.result.get("score")
+
+#: A relative objective: the complete trials' results (in order of k) -> their scores. A weighted rank
+#: combination of proxies is one: a candidate's rank depends on the others measured.
+Objective = Callable[[Sequence[dict]], Sequence[float]]
 
 
 class SearchState:
-    """The search so far, replayed from the journal: every asked trial in order of k."""
+    """The search so far, replayed from the journal: every asked trial in order of k.
 
-    def __init__(self, log: TrialLog, space: SearchSpace):
-        self.log, self.space = log, space
+    With an ``objective`` (the evaluator's, when its scores are relative), complete trials are scored by it,
+    recomputed over all of them whenever the journal changes; otherwise by their own journaled score."""
+
+    def __init__(self, log: TrialLog, space: SearchSpace, objective: Objective | None = None):
+        self.log, self.space, self.objective = log, space, objective
         self._trials: dict[int, Trial] = {}
+        self._objectives: tuple[int, dict[int, float]] = (-1, {})
+
+    def _relative_scores(self) -> dict[int, float]:
+        version, scores = self._objectives
+        if version != self.log.version:
+            done = [k for k in sorted(self.log.results) if self.log.results[k]["status"] == "complete"]
+            scores = dict(zip(done, map(float, self.objective([self.log.results[k] for k in done]))))
+            self._objectives = (self.log.version, scores)
+        return scores
 
     def trial(self, k: int) -> Trial:
         ask, result = self.log.asks[k], self.log.results.get(k)
+        objective = self._relative_scores().get(k) if self.objective else None
         cached = self._trials.get(k)
-        if cached is None or cached.result is not result:
-            cached = self._trials[k] = Trial(k, ask, result)
+        if cached is None or cached.result is not result or cached.objective != objective:
+            fresh = Trial(k, ask, result, objective)
+            if cached is not None and "arch" in vars(cached):
+                vars(fresh)["arch"] = cached.arch  # parsed once
+            cached = self._trials[k] = fresh
         return cached
 
     @property
