@@ -28,10 +28,11 @@ from torch.utils.data import default_collate
 from lsnas.arch import Architecture
 from lsnas.errors import ConfigError
 from lsnas.evaluators.base import EVALUATORS, Evaluator, Result, TrialContext
-from lsnas.evaluators.train import build_candidate, quiet_lightning
+from lsnas.evaluators.train import build_candidate, check_buildable, quiet_lightning
 from lsnas.proxies import get_proxy
 from lsnas.proxies.combine import check_weights, rank_combination
 from lsnas.proxies.ntk import shared_kernels
+from lsnas.spaces.base import SearchSpace
 from lsnas.training.runner import make_module
 from lsnas.training.trainer import make_trainer
 
@@ -150,6 +151,10 @@ class ProxyEvaluator(Evaluator):
         if not self.proxy.trains:
             settings.pop("trainer")  # how a network would be trained says nothing about an untrained one
         return settings
+
+    def check(self, space: SearchSpace) -> None:
+        super().check(space)
+        check_buildable(self.dataset, self.protocol, space)
 
     def objective(self):
         if len(self.proxy.weights) < 2:

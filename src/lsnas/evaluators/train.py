@@ -47,6 +47,15 @@ def build_candidate(dataset: dict, protocol: dict, arch: Architecture, batch_siz
     return datamodule, net, complexity(net, datamodule.input_shape)
 
 
+def check_buildable(dataset: dict, protocol: dict, space: SearchSpace) -> None:
+    """Build one sampled candidate for the dataset's input shape: a protocol that cannot build this space's
+    networks (an unknown network, an auxiliary head on too small inputs) fails at start-up, not in every
+    trial."""
+    datamodule = instantiate(dataset, batch_size=protocol["batch_size"])
+    datamodule.num_classes = datamodule.num_classes or 10
+    build_network(space.sample(random.Random(0)), datamodule, protocol)
+
+
 @contextlib.contextmanager
 def quiet_lightning():
     """Lightning's per-fit info lines ("GPU available", "max_epochs reached") once per trial are noise."""
@@ -75,13 +84,8 @@ class TrainEvaluator(Evaluator):
         return {k: v for k, v in super().settings().items() if k != "timeout_s"}
 
     def check(self, space: SearchSpace) -> None:
-        """Build one sampled candidate for the dataset's input shape: a protocol that cannot build this
-        space's networks (an unknown network, an auxiliary head on too small inputs) fails here, not in
-        every trial."""
         super().check(space)
-        datamodule = instantiate(self.dataset, batch_size=self.protocol["batch_size"])
-        datamodule.num_classes = datamodule.num_classes or 10
-        build_network(space.sample(random.Random(0)), datamodule, self.protocol)
+        check_buildable(self.dataset, self.protocol, space)
 
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> Result:
         L.seed_everything(ctx.seed, workers=True, verbose=False)

@@ -1,0 +1,228 @@
+"""Proxies in searches: the proxy/ configs, rank combinations, few-step proxies, the two-stage method and the
+proxy-quality study with its report."""
+
+import json
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from lsnas.errors import ConfigError
+from lsnas.evaluators import ProxyMeasurement, TrialContext
+from lsnas.methods import search
+from lsnas.methods.multitrial.journal import Journal, TrialLog
+from lsnas.methods.multitrial.strategy import SearchState
+from lsnas.proxies import PROXIES
+from lsnas.proxies.combine import check_weights, rank_combination
+from lsnas.proxies.quality import correlation, study_table, write_report
+from lsnas.spaces import get_space, known_spaces
+from tests.helpers.config import compose_config, options
+
+TINY = ("dataset.resolution=8", "protocol.model.layers=3", "protocol.model.init_channels=4", "logger=none")
+
+
+def journal_results(run_dir) -> dict[int, dict]:
+    return TrialLog.replay(Journal(run_dir).read()).results
+
+
+# -- rank combination -------------------------------------------------------------------------------
+def test_rank_combination_averages_rank_percentiles_in_each_proxys_direction():
+    values = [{"naswot": 1.0, "ntk_cond": 10.0}, {"naswot": 3.0, "ntk_cond": 30.0}, {"naswot": 2.0, "ntk_cond": 5.0}]
+    # naswot (higher better) ranks 1,3,2; ntk_cond (lower better) ranks 2,1,3 (of 3)
+    assert rank_combination(values, {"naswot": 1.0, "ntk_cond": 1.0}) == pytest.approx([1.5 / 3, 2 / 3, 2.5 / 3])
+    assert rank_combination(values, {"naswot": 3.0, "ntk_cond": 1.0}) == pytest.approx(
+        [(3 * 1 + 2) / 12, (3 * 3 + 1) / 12, (3 * 2 + 3) / 12])
+
+
+def test_a_nan_value_ranks_last_and_ties_share_their_rank():
+    values = [{"lga": math.nan}, {"lga": 0.5}, {"lga": 0.5}]
+    assert rank_combination(values, {"lga": 1.0}) == pytest.approx([1 / 3, 2.5 / 3, 2.5 / 3])
+
+
+@pytest.mark.parametrize("measure, weights, message", [
+    ([], None, "proxy.measure is empty"), (["lga", "lga"], None, "twice"), (["lga"], [1, 2], "2 entries"),
+    (["lga"], [0], "positive"), (["nope"], None, "unknown proxy 'nope'")])
+def test_proxy_settings_errors_name_the_setting(measure, weights, message):
+    with pytest.raises(ConfigError, match=message):
+        check_weights(measure, weights)
+
+
+def test_the_search_state_ranks_by_the_objective_and_recomputes_it_as_results_come_in():
+    log = TrialLog()
+    state = SearchState(log, get_space("darts"),
+                        objective=lambda results: rank_combination([r["metrics"] for r in results], {"lga": 1.0}))
+    space = get_space("darts")
+    for k, value in enumerate([0.2, 0.9]):
+        arch = space.sample(random.Random(k))
+        log.apply({"event": "ask", "k": k, "arch": arch.to_dict(), "digest": arch.digest, "fingerprint": "f"})
+        log.apply({"event": "result", "k": k, "status": "complete", "score": 0.0, "metrics": {"lga": value}})
+    assert state.best().k == 1 and [t.score for t in state.completed()] == [0.5, 1.0]
+    arch = space.sample(random.Random(2))
+    log.apply({"event": "ask", "k": 2, "arch": arch.to_dict(), "digest": arch.digest, "fingerprint": "f"})
+    log.apply({"event": "result", "k": 2, "status": "complete", "score": 0.0, "metrics": {"lga": 0.5}})
+    assert [t.score for t in state.completed()] == pytest.approx([1 / 3, 1.0, 2 / 3])
+
+
+# -- configs ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", [n for n in options("proxy") if not n.startswith("_") and n != "none"])
+def test_every_proxy_config_builds_a_measurement(name):
+    cfg = compose_config("search", "method=random", "evaluator=proxy", f"proxy={name}")
+    measurement = ProxyMeasurement(**cfg.proxy)
+    assert set(measurement.names) <= set(PROXIES.names()) and measurement.name == name
+    assert measurement.trains == (name == "lga_trained")
+
+
+def test_lists_replace_the_measured_proxies_on_the_command_line():
+    cfg = compose_config("search", "method=random", "evaluator=proxy", "proxy.measure=[naswot,synflow]",
+                         "proxy.weights=[2,1]")
+    assert ProxyMeasurement(**cfg.proxy).weights == {"naswot": 2.0, "synflow": 1.0}
+
+
+# -- the evaluator ----------------------------------------------------------------------------------
+def proxy_evaluator(tmp_path, *overrides):
+    cfg = compose_config("search", "method=random", "evaluator=proxy", "proxy.batch_size=16", *TINY, *overrides)
+    from lsnas.methods.multitrial.runner import make_evaluator
+
+    return make_evaluator(cfg.evaluator)[0]
+
+
+def test_every_candidate_is_measured_on_the_same_batches_whatever_the_global_rng(tmp_path):
+    evaluator = proxy_evaluator(tmp_path, "proxy=params", "proxy.num_batches=2")
+    from lsnas.evaluators.train import datamodule_for
+
+    datamodule = datamodule_for(evaluator.dataset, 64)
+    torch.manual_seed(1)
+    first = evaluator.proxy.batches(datamodule)
+    from lsnas.evaluators import proxy as proxy_module
+
+    proxy_module._BATCHES.clear()
+    torch.manual_seed(2)
+    second = evaluator.proxy.batches(datamodule)
+    assert len(first) == 2 and all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+                                   for a, b in zip(first, second))
+    torch.manual_seed(5)  # drawing batches leaves the global RNG as it was
+    expected = torch.rand(1)
+    torch.manual_seed(5)
+    proxy_module._BATCHES.clear()
+    evaluator.proxy.batches(datamodule)
+    assert torch.equal(torch.rand(1), expected)
+
+
+def test_a_few_step_proxy_trains_the_candidate_before_measuring(tmp_path):
+    space = get_space("darts")
+    arch = space.sample(random.Random(0))
+    ctx = TrialContext(k=0, seed=0, trial_dir=str(tmp_path))
+    fresh = proxy_evaluator(tmp_path, "proxy=lga").evaluate(arch, ctx)
+    trained = proxy_evaluator(tmp_path, "proxy=lga_trained", "proxy.train.steps=3").evaluate(arch, ctx)
+    assert trained.cost["train_steps"] == 3 and "train_steps" not in fresh.cost
+    assert trained.metrics["proxy/lga"] != fresh.metrics["proxy/lga"]
+    again = proxy_evaluator(tmp_path, "proxy=lga").evaluate(arch, ctx)
+    assert again.metrics == fresh.metrics  # the trial's seed alone decides the network
+
+
+def test_the_trainer_is_part_of_the_fingerprint_only_when_the_proxy_trains(tmp_path):
+    plain = [proxy_evaluator(tmp_path, "proxy=lga", f"trainer.precision={p}").fingerprint() for p in ("32", "bf16")]
+    trained = [proxy_evaluator(tmp_path, "proxy=lga_trained", f"trainer.precision={p}").fingerprint()
+               for p in ("32", "bf16")]
+    assert plain[0] == plain[1] and trained[0] != trained[1]
+
+
+def test_a_search_ranked_by_a_rank_combination_picks_the_best_combined_rank(tmp_path):
+    cfg = compose_config("search", "method=random", "evaluator=proxy", "proxy=ntk_naswot", "proxy.batch_size=16",
+                         "method.num_trials=4", *TINY)
+    summary = search(cfg, tmp_path)
+    results = journal_results(tmp_path)
+    ks = sorted(results)
+    combined = rank_combination([{n: results[k]["metrics"][f"proxy/{n}"] for n in ("ntk_cond", "naswot")}
+                                 for k in ks], {"ntk_cond": 1.0, "naswot": 1.0})
+    best = ks[int(np.argmax(combined))]
+    assert summary["best_trial"] == best and summary["best_score"] == pytest.approx(max(combined))
+    assert summary["score"].startswith("relative")
+    assert all(results[k]["score"] == -results[k]["metrics"]["proxy/ntk_cond"] for k in ks)
+
+
+# -- two stages ---------------------------------------------------------------------------------------
+def test_two_stage_trains_the_top_k_of_the_proxy_ranking_and_resumes_into_more(tmp_path):
+    overrides = ("method=two_stage", "method.num_candidates=5", "method.num_trials=2", "evaluator=synthetic",
+                 "proxy=params", "proxy.batch_size=16", *TINY)
+    summary = search(compose_config("search", *overrides), tmp_path)
+    ranking = journal_results(tmp_path / "ranking")
+    order = sorted(ranking, key=lambda k: (-ranking[k]["score"], k))
+    asks = TrialLog.replay(Journal(tmp_path).read()).asks
+    assert len(ranking) == 5 and summary["trials"] == 2
+    assert [asks[k]["tags"]["ranking_trial"] for k in sorted(asks)] == order[:2]
+    resumed = search(compose_config("search", *overrides[:2], "method.num_trials=3", *overrides[3:],
+                                    "ckpt_path=last"), tmp_path)
+    asks = TrialLog.replay(Journal(tmp_path).read()).asks
+    assert resumed["trials"] == 3 and [asks[k]["tags"]["rank"] for k in sorted(asks)] == [1, 2, 3]
+    assert len(journal_results(tmp_path / "ranking")) == 5  # the ranking was not measured again
+
+
+def test_two_stage_cannot_train_more_than_it_ranks(tmp_path):
+    cfg = compose_config("search", "method=two_stage", "method.num_candidates=2", "method.num_trials=3", *TINY)
+    with pytest.raises(ConfigError, match="method.num_trials=3"):
+        search(cfg, tmp_path)
+
+
+# -- the proxy-quality study --------------------------------------------------------------------------
+def test_correlation_and_its_bootstrap_interval():
+    x = np.arange(10.0)
+    assert correlation(x, 2 * x + 1, "kendall_tau") == pytest.approx((1.0, 1.0, 1.0))
+    assert correlation(x, -x, "spearman_rho") == pytest.approx((-1.0, -1.0, -1.0))
+    rng = np.random.default_rng(0)
+    y = x + rng.normal(0, 3, 10)
+    tau, low, high = correlation(x, y, "kendall_tau", resamples=500)
+    assert tau == pytest.approx(stats.kendalltau(x, y).statistic) and low < tau < high
+    assert all(math.isnan(v) for v in correlation([1, 2], [1, 2], "kendall_tau"))
+
+
+def test_the_study_table_correlates_each_proxy_in_its_preferred_direction():
+    accuracy = [0.1, 0.4, 0.3, 0.2, 0.5]
+    results = [{"status": "complete", "score": a,
+                "metrics": {"init/ntk_cond": 1 / a, "init/naswot": -a, "trained/lga": math.nan if i == 0 else a,
+                            "val/top1": a}} for i, a in enumerate(accuracy)]
+    results.append({"status": "failed"})
+    rows = {r["proxy"]: r for r in study_table(results, resamples=200)}
+    assert set(rows) == {"init/ntk_cond", "init/naswot", "trained/lga"}  # val/top1 is no proxy
+    assert rows["init/ntk_cond"]["kendall_tau"] == pytest.approx(1.0)
+    assert rows["init/naswot"]["kendall_tau"] == pytest.approx(-1.0)
+    assert rows["trained/lga"]["n"] == 4 and rows["trained/lga"]["spearman_rho"] == pytest.approx(1.0)
+
+
+def test_the_proxy_study_measures_trains_and_reports(tmp_path):
+    cfg = compose_config("search", "method=proxy_study", "method.num_trials=4", "method.bootstrap.resamples=100",
+                         "protocol.epochs=1", "evaluator.measurements.init.batch_size=16",
+                         "evaluator.measurements.trained.batch_size=16",
+                         "evaluator.measurements.trained.train.steps=2", *TINY)
+    summary = search(cfg, tmp_path)
+    results = journal_results(tmp_path)
+    assert summary["trials"] == 4 and all(r["status"] == "complete" for r in results.values())
+    metrics = results[0]["metrics"]
+    assert {f"init/{n}" for n in PROXIES.names()} | {"trained/lga", "val/top1"} <= set(metrics)
+    assert all(r["score"] == r["metrics"]["val/top1"] for r in results.values())
+    table = (tmp_path / "proxy_quality.md").read_text()
+    assert "| init/ntk_cond | 4 |" in table and (tmp_path / "proxy_quality.png").stat().st_size > 0
+    csv_rows = (tmp_path / "proxy_quality.csv").read_text().splitlines()
+    assert csv_rows[0].startswith("proxy,n,kendall_tau") and len(csv_rows) == 1 + len(PROXIES.names()) + 1
+    assert write_report(tmp_path, resamples=100) == write_report(tmp_path, resamples=100)  # from the journal alone
+    assert json.loads((tmp_path / "search_summary.json").read_text())["evaluator"] == "proxy_study"
+
+
+# -- every proxy on every space ---------------------------------------------------------------------
+TINY_NETWORKS = {"darts": {"network": "cifar", "init_channels": 4, "layers": 3}}
+
+
+@pytest.mark.parametrize("space_name", known_spaces())
+def test_every_proxy_runs_on_an_architecture_of_every_space(space_name):
+    assert space_name in TINY_NETWORKS, f"add a tiny network of the {space_name} space to TINY_NETWORKS"
+    space = get_space(space_name)
+    torch.manual_seed(0)
+    net = space.build(space.sample(random.Random(0)), 10, (3, 16, 16), **TINY_NETWORKS[space_name])
+    x, y = torch.randn(8, 3, 16, 16), torch.arange(8) % 10
+    for bn_mode in (True, False):
+        net.train(bn_mode)
+        values = {name: PROXIES.get(name)(net, x, y) for name in PROXIES.names()}
+        assert all(math.isfinite(v) for v in values.values()), values
