@@ -89,7 +89,7 @@ class Evaluator:
             raise ConfigError(f"the {type(self).__name__} evaluator scores architectures of the "
                               f"{', '.join(self.spaces)} space(s), not {space.name!r} (setting: evaluator or space)")
 
-    def objective(self):
+    def relative_objective(self):
         """The search's score when this evaluator's scores are relative to other candidates (a rank
         combination of proxies): a function from the complete trials' results to their scores. None: each
         trial's own score."""

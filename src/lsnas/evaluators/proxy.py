@@ -9,7 +9,7 @@ Mok et al.'s few-step variant is 1 epoch of SGD, lr 0.025, momentum 0.9, weight 
 The network is built as ``protocol.model`` describes it and initialised from the trial's seed. With one
 proxy the score is ``sign * value`` (higher is better whatever the proxy: ``ntk_cond``'s sign is -1). With
 several, each trial journals every value, and the search ranks candidates by the weighted rank combination
-over all complete trials (``objective``); the journaled per-trial score is then the signed value of the
+over all complete trials (``relative_objective``); the journaled per-trial score is then the signed value of the
 most heavily weighted proxy.
 """
 
@@ -156,7 +156,7 @@ class ProxyEvaluator(Evaluator):
         super().check(space)
         check_buildable(self.dataset, self.protocol, space)
 
-    def objective(self):
+    def relative_objective(self):
         if len(self.proxy.weights) < 2:
             return None
         names = list(self.proxy.weights)

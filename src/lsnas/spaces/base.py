@@ -29,10 +29,36 @@ def known_spaces() -> list[str]:
     return SPACES.names()
 
 
+def space_from_config(settings: Mapping) -> SearchSpace:
+    """The space a ``space=`` config describes: built from its ``_target_`` with its settings (a search box,
+    fixed decisions), or the registered space of that name with its defaults."""
+    if settings.get("_target_"):
+        from hydra.utils import instantiate
+
+        return instantiate(settings, _convert_="all")
+    return get_space(settings["name"])
+
+
+def network_kwargs(space: SearchSpace, model: Mapping) -> dict:
+    """The ``protocol.model`` settings for ``space``'s networks: its own keys; another space's are left out,
+    and a key that no space knows is an error (a typo would otherwise be ignored)."""
+    known = {key for name in SPACES.names() for key in SPACES.get(name).network_settings}
+    unknown = sorted(set(model) - known)
+    if unknown:
+        from lsnas.errors import ConfigError
+
+        raise ConfigError(f"protocol.model has settings no space's networks take: {unknown}; the {space.name} "
+                          f"space takes {list(space.network_settings)}")
+    return {k: v for k, v in model.items() if k in space.network_settings}
+
+
 class SearchSpace(abc.ABC):
     """Knows its architectures: validates, samples, mutates, encodes and builds them."""
 
     name: ClassVar[str]
+    #: the keys of ``protocol.model`` this space's networks take (``build``'s keyword arguments). A protocol
+    #: may hold settings for several spaces' networks; each space takes its own (``network_kwargs``).
+    network_settings: ClassVar[tuple[str, ...]] = ()
 
     @abc.abstractmethod
     def canonical_genotype(self, genotype: Any) -> dict:

@@ -16,7 +16,7 @@ from torch import nn
 
 from lsnas.arch import resolve_arch
 from lsnas.errors import ConfigError
-from lsnas.spaces import get_space
+from lsnas.spaces import get_space, network_kwargs
 from lsnas.training.callbacks import CorruptImageReport
 from lsnas.training.complexity import complexity
 from lsnas.training.module import ClassificationModule
@@ -42,9 +42,9 @@ def _as_config(protocol) -> DictConfig:
 
 def build_network(arch, datamodule, protocol) -> nn.Module:
     """``arch``'s network for the datamodule's classes and input shape, as ``protocol.model`` describes it."""
-    model = _as_config(protocol).model
-    return get_space(arch.space).build(arch, datamodule.num_classes, datamodule.input_shape,
-                                       **OmegaConf.to_container(model, resolve=True))
+    model = OmegaConf.to_container(_as_config(protocol).model, resolve=True)
+    space = get_space(arch.space)
+    return space.build(arch, datamodule.num_classes, datamodule.input_shape, **network_kwargs(space, model))
 
 
 def make_module(net: nn.Module, num_classes: int, protocol, arch) -> ClassificationModule:

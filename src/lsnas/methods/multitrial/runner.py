@@ -25,7 +25,7 @@ from lsnas.methods.multitrial.executors import make_executor
 from lsnas.methods.multitrial.journal import JOURNAL_FILENAME, Journal, TrialLog
 from lsnas.methods.multitrial.loop import FAILURES, SearchLoop
 from lsnas.methods.multitrial.strategy import SearchState, Strategy, Trial
-from lsnas.spaces import get_space
+from lsnas.spaces import space_from_config
 from lsnas.spaces.base import SearchSpace
 from lsnas.training.trainer import flat_config, make_loggers
 from lsnas.utils.io import atomic_write_json
@@ -132,14 +132,20 @@ def make_evaluator(settings: DictConfig | dict) -> tuple[Evaluator, dict]:
 
 
 def search(cfg: DictConfig, run_dir: str | Path) -> dict:
+    run_configured(cfg, run_dir)
+    return json.loads((Path(run_dir) / "search_summary.json").read_text())
+
+
+def run_configured(cfg: DictConfig, run_dir: str | Path) -> SearchState:
+    """The search the config describes (space, strategy, evaluator), in ``run_dir``; its final state, for
+    methods that write more from it (a surrogate, a report)."""
     if not cfg.get("evaluator"):
         raise ConfigError(f"{cfg.method.name} is a multi-trial method and needs an evaluator "
                           "(setting: evaluator=train|train_job|proxy|synthetic)")
-    space = get_space(cfg.space.name)
+    space = space_from_config(cfg.space)
     strategy = instantiate(cfg.method.strategy, num_trials=cfg.method.num_trials)
     evaluator, execution = make_evaluator(cfg.evaluator)
-    run_search(cfg, Path(run_dir), space, strategy, evaluator, execution)
-    return json.loads((Path(run_dir) / "search_summary.json").read_text())
+    return run_search(cfg, Path(run_dir), space, strategy, evaluator, execution)
 
 
 def run_search(cfg: DictConfig, run_dir: Path, space: SearchSpace, strategy: Strategy, evaluator: Evaluator,
@@ -163,7 +169,7 @@ def run_search(cfg: DictConfig, run_dir: Path, space: SearchSpace, strategy: Str
         if trial_log.asks:
             log.info("resuming %s: %d trials finished, %d to send again", journal.path, len(trial_log.results),
                      len(trial_log.pending()))
-        state = SearchState(trial_log, space, objective=evaluator.objective())
+        state = SearchState(trial_log, space, objective=evaluator.relative_objective())
         trial_logger = TrialLogger(cfg, state)
         loop = SearchLoop(journal, state, strategy, evaluator, executor, seed=cfg.seed,
                           max_failure_rate=cfg.method.max_failure_rate,

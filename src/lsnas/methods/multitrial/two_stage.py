@@ -22,7 +22,7 @@ from lsnas.arch import Architecture
 from lsnas.errors import ConfigError
 from lsnas.methods.multitrial.runner import make_evaluator, run_search, search_config
 from lsnas.methods.multitrial.strategy import DONE, Proposal, SearchState, Strategy
-from lsnas.spaces import get_space
+from lsnas.spaces import space_from_config
 
 log = logging.getLogger(__name__)
 RANKING_DIR = "ranking"
@@ -52,7 +52,7 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict:
     if cfg.method.num_trials > cfg.method.num_candidates:
         raise ConfigError(f"method.num_trials={cfg.method.num_trials} (trained) exceeds method.num_candidates="
                           f"{cfg.method.num_candidates} (ranked)")
-    space = get_space(cfg.space.name)
+    space = space_from_config(cfg.space)
     ranker, _ = make_evaluator(cfg.method.ranker)
     trainer, execution = make_evaluator(cfg.evaluator)
     config = search_config(cfg)

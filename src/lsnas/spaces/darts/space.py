@@ -18,6 +18,7 @@ from lsnas.spaces.darts.ops import PRIMITIVES
 @register_space
 class DartsSpace(SearchSpace):
     name = "darts"
+    network_settings = ("network", "init_channels", "layers", "auxiliary")
 
     def canonical_genotype(self, genotype) -> dict:
         return G.canonical_genotype(genotype)

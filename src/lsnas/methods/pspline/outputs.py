@@ -1,0 +1,75 @@
+"""What a spline search leaves in its run dir besides the journal: the surrogate (``surrogate.json``: the
+space's settings, the measured points and the spline's settings, refitted exactly on ``load``), the trace of
+predicted against measured scores, and 2-D slices of the fitted surface through the best point.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from lsnas.arch import Architecture
+from lsnas.methods.multitrial import runner
+from lsnas.methods.multitrial.strategy import SearchState
+from lsnas.methods.pspline.surrogate import Spline
+from lsnas.spaces import space_from_config
+from lsnas.utils.io import atomic_write_json
+
+SURROGATE_FILENAME = "surrogate.json"
+
+
+class Surrogate:
+    """The fitted spline over a space: ``predict(arch)`` for any architecture of the space."""
+
+    def __init__(self, space_settings: dict, points: list[dict], kernel: str = "cubic", degree: int = 1):
+        self.space_settings, self.kernel, self.degree = space_settings, kernel, degree
+        self.space = space_from_config(space_settings)
+        self.archs = [Architecture.from_dict(p["arch"]) for p in points]
+        self.scores = np.array([p["score"] for p in points], dtype=np.float64)
+        self.spline = Spline(np.array([self.space.encode(a) for a in self.archs]), self.scores, kernel, degree)
+
+    def predict(self, arch: Architecture | list[Architecture]) -> float | np.ndarray:
+        archs = [arch] if isinstance(arch, Architecture) else list(arch)
+        values = self.spline(np.array([self.space.encode(a) for a in archs]))
+        return float(values[0]) if isinstance(arch, Architecture) else values
+
+    def to_dict(self) -> dict:
+        return {"space": self.space_settings, "kernel": self.kernel, "degree": self.degree,
+                "points": [{"arch": a.to_dict(), "score": float(s)} for a, s in zip(self.archs, self.scores)]}
+
+
+def load(run_dir: str | Path) -> Surrogate:
+    data = json.loads((Path(run_dir) / SURROGATE_FILENAME).read_text())
+    return Surrogate(data["space"], data["points"], data["kernel"], data["degree"])
+
+
+def write(cfg: DictConfig, run_dir: Path, state: SearchState) -> Surrogate | None:
+    from lsnas.viz import plot_spline_slices, plot_spline_trace
+
+    points = [{"arch": t.arch.to_dict(), "score": t.score} for t in state.completed()]
+    settings = cfg.method.strategy
+    space_settings = OmegaConf.to_container(cfg.space, resolve=True)
+    if len(points) < 2:
+        return None
+    try:
+        surrogate = Surrogate(space_settings, points, settings.get("kernel", "cubic"), settings.get("degree", 1))
+    except Exception as e:  # noqa: BLE001  (the search's results stand without a surrogate)
+        runner.log.warning("no surrogate written: %s", e)
+        return None
+    atomic_write_json(run_dir / SURROGATE_FILENAME, surrogate.to_dict())
+    plot_spline_trace(state.trials, run_dir / "spline_trace.png")
+    best = state.best()
+    names = getattr(surrogate.space, "dim_names", [f"x{i}" for i in range(surrogate.spline.points.shape[1])])
+    plot_spline_slices(surrogate.spline, surrogate.space.encode(best.arch), names, run_dir / "spline_slices.png",
+                       points=surrogate.spline.points)
+    return surrogate
+
+
+def search(cfg: DictConfig, run_dir: str | Path) -> dict:
+    """``method=pspline``: the multi-trial search, then the surrogate and its plots."""
+    state = runner.run_configured(cfg, run_dir)
+    write(cfg, Path(run_dir), state)
+    return json.loads((Path(run_dir) / "search_summary.json").read_text())
