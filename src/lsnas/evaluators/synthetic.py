@@ -4,8 +4,9 @@ The score is the share of a hidden target architecture's decisions that the cand
 overlap of their ``encode`` vectors, ``objective=overlap``: for one-hot encodings), or a smooth bump
 around the target in the space's unit box (``objective=smooth``: exp(-||x - t||^2 / (2 width^2 d)), for box
 encodings such as the ResNet spaces'). 1.0 is reachable, and a strategy that exploits results climbs
-towards it. ``space`` (the run's space settings) encodes candidates as the search does. ``seconds`` simulates training time; ``fail_every`` / ``nan_every`` inject failures on
-every n-th trial (by trial index), so failure handling can be exercised without a real training.
+towards it. ``space`` (the run's space settings) encodes candidates as the search does. ``seconds``
+simulates training time; ``fail_every`` / ``nan_every`` inject failures on every n-th trial (by trial
+index), so failure handling can be exercised without a real training.
 """
 
 from __future__ import annotations

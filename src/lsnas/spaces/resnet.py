@@ -105,8 +105,9 @@ class ResNetSpace(SearchSpace):
             try:
                 dim.get(self.base)
             except (KeyError, IndexError, ValueError):
-                raise ConfigError(f"space.dims.{dim.name}.path {'.'.join(dim.path)!r} is not a decision of the "
-                                  "genotype (stem_width, stem_stride, stem_pool, blocks.i, depths.i, widths.i)") from None
+                path = ".".join(dim.path)
+                raise ConfigError(f"space.dims.{dim.name}.path {path!r} is not a decision of the genotype "
+                                  "(stem_width, stem_stride, stem_pool, blocks.i, depths.i, widths.i)") from None
 
     # -- the genotype --------------------------------------------------------------------------
     def canonical_genotype(self, genotype) -> dict:
