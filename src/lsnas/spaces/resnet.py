@@ -113,10 +113,11 @@ class ResNetSpace(SearchSpace):
     def canonical_genotype(self, genotype) -> dict:
         if not isinstance(genotype, Mapping):
             raise ValueError(f"a resnet genotype is a mapping like {RESNET18}, got {genotype!r}")
-        unknown = set(genotype) - set(RESNET18)
-        if unknown:
-            raise ValueError(f"unknown resnet genotype keys {sorted(unknown)}; known: {sorted(RESNET18)}")
-        g = {**RESNET18, **genotype}
+        unknown, missing = set(genotype) - set(RESNET18), set(RESNET18) - set(genotype)
+        if unknown or missing:
+            raise ValueError(f"a resnet genotype has the keys {sorted(RESNET18)}; unknown: {sorted(unknown)}, "
+                             f"missing: {sorted(missing)}")
+        g = dict(genotype)
         stages = {len(g["blocks"]), len(g["depths"]), len(g["widths"])}
         if len(stages) != 1:
             raise ValueError(f"blocks, depths and widths must have one entry per stage, got {g}")

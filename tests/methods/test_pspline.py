@@ -1,0 +1,153 @@
+"""Polyharmonic-spline search: the spline, the design, snapping, rejection, the search, its outputs."""
+
+import csv
+import random
+
+import numpy as np
+import pytest
+
+from lsnas.methods import search
+from lsnas.methods.multitrial.journal import Journal, TrialLog
+from lsnas.methods.pspline import SplineSearch, load
+from lsnas.methods.pspline.surrogate import FitRejected, fit, initial_design, nested_maximum
+from lsnas.spaces import space_from_config
+from lsnas.spaces.resnet import ResNetSpace
+from tests.helpers.config import compose_config
+
+SPLINE_SPACE = compose_config("search", "method=pspline").space
+
+
+def grid_space(n=11):
+    """A 2-D grid of n x n feasible points (two stage widths from 1 to n)."""
+    return ResNetSpace(dims={"a": {"path": "widths.0", "range": [1, n]}, "b": {"path": "widths.1", "range": [1, n]}})
+
+
+def test_the_spline_interpolates_its_points_exactly():
+    rng = np.random.default_rng(0)
+    x, y = rng.random((15, 3)), rng.random(15)
+    spline = fit(x, y)
+    np.testing.assert_allclose(spline(x), y, atol=1e-9)
+    # phi(r) = r^3 and a linear term: a linear function is reproduced everywhere
+    z = rng.random((50, 3))
+    linear = fit(x, x @ [1.0, -2.0, 0.5] + 3)
+    np.testing.assert_allclose(linear(z), z @ [1.0, -2.0, 0.5] + 3, atol=1e-8)
+
+
+def test_the_initial_design_has_2d_plus_3_points():
+    points = np.array(initial_design(np.full(3, 0.25)))
+    assert len(points) == 2 * 3 + 3
+    np.testing.assert_array_equal(points[:3], [[1, 1, 1], [0, 0, 0], [0.25, 0.25, 0.25]])
+    np.testing.assert_array_equal(points[3:6], np.eye(3))       # at min, one dimension at max
+    np.testing.assert_array_equal(points[6:], 1 - np.eye(3))    # at max, one dimension at min
+
+
+def test_the_design_centre_is_half_of_each_maximum_or_the_midpoint():
+    space = space_from_config(SPLINE_SPACE)
+    half = SplineSearch(space, centre="half_max").design()[2].genotype
+    assert half["stem_width"] == 75 and half["widths"] == [150, 300, 600, 1200]
+    mid = SplineSearch(space, centre="midpoint").design()[2].genotype
+    assert mid["stem_width"] == 91 and mid["widths"] == [166, 316, 616, 1216]
+    assert len(SplineSearch(space).design()) == 13
+
+
+def test_an_unstable_fit_is_rejected_and_the_turn_explores_instead():
+    x = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.5, 0.5 + 1e-15]])
+    with pytest.raises(FitRejected):
+        fit(x, np.array([0.0, 1.0, 1.0, 0.2, 0.9]))
+    space = grid_space()
+    search_ = SplineSearch(space)
+    for arch in search_.design():
+        search_.tell(arch, 0.5)
+    search_.fit_tolerance = -1.0  # every fit fails its check
+    suggestion = search_.ask(random.Random(0))
+    assert suggestion.origin == "random" and "fit rejected" in suggestion.note
+    assert suggestion.arch.digest not in search_.asked
+
+
+def test_proposals_are_snapped_and_kept_away_from_asked_points():
+    space = grid_space()
+    search_ = SplineSearch(space, min_distance=0.15)
+    for arch in search_.design():
+        x = space.encode(arch)
+        search_.tell(arch, float(-np.sum((x - 0.4) ** 2)))
+    suggestion = search_.ask(random.Random(0))
+    x = space.encode(suggestion.arch)
+    assert suggestion.origin == "spline" and np.allclose(x * 10, np.round(x * 10))  # on the grid
+    asked = np.array([space.encode(a) for a in search_.asked.values()])
+    assert np.linalg.norm(asked - x, axis=1).min() >= 0.15
+    assert suggestion.predicted == pytest.approx(float(search_.fit()(x)[0]))
+    far = SplineSearch(space, min_distance=5.0)
+    far.measured, far.asked = search_.measured, search_.asked
+    assert far.ask(random.Random(0)).origin == "random"  # no candidate is that far: explore
+
+
+def test_nested_monte_carlo_finds_a_peak():
+    x, y = nested_maximum(lambda p: -np.sum((p - 0.3) ** 2, axis=1), 3, seed=0, samples=256, rounds=8)
+    assert np.allclose(x[0], 0.3, atol=1e-3) and y[0] == y.max()
+
+
+def test_on_a_smooth_function_over_a_grid_the_search_finds_the_optimum_within_its_budget():
+    space = grid_space(11)  # 121 points
+    optimum = np.array([0.3, 0.7])
+
+    def objective(arch):
+        x = space.encode(arch)
+        return float(np.exp(-np.sum((x - optimum) ** 2) / 0.18) + 0.1 * np.sin(3 * x[0]))
+
+    best = max(objective(space.decode(np.array([i, j]) / 10)) for i in range(11) for j in range(11))
+    search_ = SplineSearch(space)
+    rng = random.Random(0)
+    for _ in range(20):  # the 7-point design and 13 proposals
+        suggestion = search_.ask(rng)
+        search_.tell(suggestion.arch, objective(suggestion.arch))
+    assert max(score for _, score in search_.measured.values()) == pytest.approx(best)
+
+
+def test_results_measured_elsewhere_continue_a_search(tmp_path):
+    space = space_from_config(SPLINE_SPACE)
+    path = tmp_path / "measured.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([*space.dim_names, "score"])
+        for arch in SplineSearch(space).design():
+            g = arch.genotype
+            writer.writerow([g["stem_width"], *g["widths"], g["widths"][3] / 2400])
+    search_ = SplineSearch(space)
+    assert search_.tell_csv(str(path)) == 13
+    suggestion = search_.ask(random.Random(0))
+    assert suggestion.origin == "spline" and suggestion.predicted is not None
+
+
+def run(tmp_path, *overrides):
+    cfg = compose_config("search", "method=pspline", "evaluator=synthetic", "evaluator.objective=smooth",
+                         "logger=none", *overrides)
+    return search(cfg, tmp_path)
+
+
+def test_a_spline_search_writes_its_surrogate_and_plots_and_resumes(tmp_path):
+    summary = run(tmp_path, "method.num_trials=15", "method.strategy.stop_on_epsilon=false")
+    log = TrialLog.replay(Journal(tmp_path).read())
+    origins = [log.asks[k]["tags"]["origin"] for k in sorted(log.asks)]
+    assert origins == ["design"] * 13 + ["spline"] * 2 and summary["trials"] == 15
+    assert all("predicted" in log.asks[k]["tags"] for k in (13, 14))
+    for name in ("surrogate.json", "spline_trace.png", "spline_slices.png", "arch.json"):
+        assert (tmp_path / name).stat().st_size > 0
+    surrogate = load(tmp_path)
+    space = space_from_config(SPLINE_SPACE)
+    archs = [space.decode(space.encode(space.sample(random.Random(0))))]
+    from lsnas.arch import Architecture
+
+    measured = [(Architecture.from_dict(log.asks[k]["arch"]), log.results[k]["score"]) for k in sorted(log.results)]
+    np.testing.assert_allclose(surrogate.predict([a for a, _ in measured]), [s for _, s in measured], atol=1e-8)
+    assert isinstance(surrogate.predict(archs[0]), float)
+    resumed = run(tmp_path, "method.num_trials=17", "method.strategy.stop_on_epsilon=false", "ckpt_path=last")
+    assert resumed["trials"] == 17
+
+
+def test_the_search_stops_once_a_prediction_is_within_epsilon(tmp_path):
+    summary = run(tmp_path, "method.num_trials=40", "method.strategy.epsilon=0.5")
+    log = TrialLog.replay(Journal(tmp_path).read())
+    assert summary["trials"] == 14  # the design, then one proposal predicted within 0.5 of its measurement
+    last = log.asks[13]["tags"]
+    assert abs(log.results[13]["score"] - last["predicted"]) <= 0.5
+
