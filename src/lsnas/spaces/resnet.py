@@ -143,15 +143,15 @@ class ResNetSpace(SearchSpace):
         return self._with({dim.name: rng.choice(dim.values()) for dim in self.dims})
 
     def mutate(self, arch: Architecture, rng: random.Random) -> Architecture:
-        """Move one dimension: a range by one to three steps (reflected at the box's edge), a choice to another."""
+        """Move one dimension: a choice to another, a range by at most a quarter of its span (at least one step;
+        a few steps would be no move at all in a range of hundreds of channels)."""
         genotype = arch.genotype
         values = {dim.name: dim.get(genotype) for dim in self.dims}
         dim = rng.choice(self.dims)
         options = [v for v in dim.values() if v != values[dim.name]]
         if dim.choices is None:
-            here = dim.values().index(dim.from_unit(dim.to_unit(values[dim.name])))
-            near = [v for i, v in enumerate(dim.values()) if 0 < abs(i - here) <= 3]
-            options = near or options
+            reach = max(dim.step, (dim.high - dim.low) // 4)
+            options = [v for v in options if abs(v - values[dim.name]) <= reach] or options
         values[dim.name] = rng.choice(options)
         return self._with(values)
 
