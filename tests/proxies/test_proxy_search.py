@@ -212,15 +212,26 @@ def test_the_proxy_study_measures_trains_and_reports(tmp_path):
 
 
 # -- every proxy on every space ---------------------------------------------------------------------
-TINY_NETWORKS = {"darts": {"network": "cifar", "init_channels": 4, "layers": 3}}
+def tiny_networks():
+    """A small network of each space: (architecture, build settings)."""
+    darts = get_space("darts")
+    return {
+        "darts": (darts.sample(random.Random(0)), {"network": "cifar", "init_channels": 4, "layers": 3}),
+        "resnet": (get_space("resnet").architecture(
+            {"stem_width": 8, "stem_stride": 2, "stem_pool": True, "blocks": ["basic", "bottleneck", "basic", "basic"],
+             "depths": [1, 1, 1, 1], "widths": [8, 8, 16, 16]}), {}),
+        "blresnext": (get_space("blresnext").architecture(
+            {"depth": 50, "basewidth": 32, "cardinality": 2, "alpha": 2, "beta": 4, "phi": 0.125}), {}),
+    }
 
 
 @pytest.mark.parametrize("space_name", known_spaces())
 def test_every_proxy_runs_on_an_architecture_of_every_space(space_name):
-    assert space_name in TINY_NETWORKS, f"add a tiny network of the {space_name} space to TINY_NETWORKS"
-    space = get_space(space_name)
+    networks = tiny_networks()
+    assert space_name in networks, f"add a tiny network of the {space_name} space to tiny_networks()"
+    arch, settings = networks[space_name]
     torch.manual_seed(0)
-    net = space.build(space.sample(random.Random(0)), 10, (3, 16, 16), **TINY_NETWORKS[space_name])
+    net = get_space(space_name).build(arch, 10, (3, 16, 16), **settings)
     x, y = torch.randn(8, 3, 16, 16), torch.arange(8) % 10
     for bn_mode in (True, False):
         net.train(bn_mode)

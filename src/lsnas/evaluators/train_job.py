@@ -37,11 +37,11 @@ def _tail(path: Path, lines: int = 15) -> str:
 class TrainJobEvaluator(Evaluator):
     def __init__(self, dataset: str, protocol: str, overrides: list[str] | None = None, epochs: int | None = None,
                  metric: str = "val_top1", launcher: str = "local", timeout_s: float | None = None,
-                 script: str | None = None, submitit: dict | None = None):
+                 script: str | None = None, submitit: dict | None = None, job_overrides: list[str] | None = None):
         if launcher not in ("local", "submitit"):
             raise ConfigError(f"evaluator.launcher must be local or submitit, got {launcher!r}")
         self.dataset, self.protocol, self.epochs, self.metric = dataset, protocol, epochs, metric
-        self.overrides = list(overrides or [])
+        self.overrides = [*(job_overrides or []), *(overrides or [])]  # the command line's win
         self.launcher, self.timeout_s, self.submitit = launcher, timeout_s, dict(submitit or {})
         self.script = str(script or TRAIN_SCRIPT)
         if not Path(self.script).is_file():

@@ -3,9 +3,9 @@
 Networks are timm's ``ResNet`` (``timm.models.resnet``), given per-stage blocks, depths and widths
 (``channels``). ResNet-18/34/50 are points of the space and are exactly timm's networks: timm builds them
 and nothing is replaced, so parameter names, counts and initialisation match ``timm.create_model``. timm's
-plain 7x7 stem is 64 channels whatever ``stem_width`` says, so another stem width (or stride, or no
-max-pool) replaces the stem convolution and BN and rebuilds the first stage for its input width with timm's
-own ``make_blocks``; the network is then initialised by timm's ``init_weights``.
+plain 7x7 stem is 64 channels whatever ``stem_width`` says, so another stem width (or stride) replaces
+the stem convolution and BN and rebuilds the stages for that input width with timm's own ``make_blocks``
+(no max-pool replaces it by an identity); the network is then initialised by timm's ``init_weights``.
 
 The genotype is::
 
@@ -47,20 +47,22 @@ DEFAULT_DIMS = {
 
 
 class Dim:
-    """One searched decision: an integer range with a step, or a list of choices, at a genotype path."""
+    """One searched decision: a range with a step (integers, or floats when any bound or the step is one), or a
+    list of choices, at a genotype path."""
 
-    def __init__(self, name: str, path: str, range: list[int] | None = None, step: int = 1,
+    def __init__(self, name: str, path: str, range: list[float] | None = None, step: float = 1,
                  choices: list | None = None):
         if (range is None) == (choices is None):
             raise ConfigError(f"space.dims.{name} needs either range: [low, high] or choices: [...]")
         self.name, self.path = name, path.split(".")
         self.choices = list(choices) if choices is not None else None
         if range is not None:
-            low, high = int(range[0]), int(range[1])
-            if not (low < high and step >= 1):
-                raise ConfigError(f"space.dims.{name}.range must be [low, high] with low < high, step >= 1; "
+            low, high = range
+            self.integer = all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high, step))
+            if not (low < high and step > 0):
+                raise ConfigError(f"space.dims.{name}.range must be [low, high] with low < high and step > 0; "
                                   f"got {range}, step {step}")
-            self.low, self.high, self.step = low, high, int(step)
+            self.low, self.high, self.step = low, high, step
 
     def get(self, genotype: dict) -> Any:
         node = genotype
@@ -76,7 +78,13 @@ class Dim:
         node[int(last) if isinstance(node, list) else last] = value
 
     def values(self) -> list:
-        return self.choices if self.choices is not None else list(range(self.low, self.high + 1, self.step))
+        if self.choices is not None:
+            return self.choices
+        return [self._value(i) for i in range(int(round((self.high - self.low) / self.step)) + 1)]
+
+    def _value(self, steps: int):
+        value = min(self.low + steps * self.step, self.high)
+        return int(value) if self.integer else round(float(value), 6)
 
     def to_unit(self, value: Any) -> float:
         if self.choices is not None:
@@ -88,8 +96,7 @@ class Dim:
         x = float(np.clip(x, 0.0, 1.0))
         if self.choices is not None:
             return self.choices[int(round(x * (len(self.choices) - 1)))]
-        steps = round(x * (self.high - self.low) / self.step)
-        return min(self.low + steps * self.step, self.high)
+        return self._value(round(x * (self.high - self.low) / self.step))
 
 
 @register_space
@@ -185,11 +192,11 @@ class ResNetSpace(SearchSpace):
         if not timm_stem:
             net.conv1 = nn.Conv2d(input_shape[0], g["stem_width"], 7, stride=g["stem_stride"], padding=3, bias=False)
             net.bn1 = nn.BatchNorm2d(g["stem_width"])
-            total = sum(g["depths"])  # keep timm's linear drop-path rule over the whole network
-            rate = drop_path_rate * (g["depths"][0] - 1) / (total - 1) if total > 1 else 0.0
-            (_, layer1), = make_blocks(blocks[:1], g["widths"][:1], g["depths"][:1], g["stem_width"],
-                                       drop_path_rate=rate, act_layer=nn.ReLU, norm_layer=nn.BatchNorm2d)[0]
-            net.layer1 = layer1
+            # the stages again from the new stem width, as timm's constructor makes them
+            for name, layer in make_blocks(blocks, g["widths"], g["depths"], g["stem_width"],
+                                           drop_path_rate=drop_path_rate, act_layer=nn.ReLU,
+                                           norm_layer=nn.BatchNorm2d)[0]:
+                setattr(net, name, layer)
         if not g["stem_pool"]:
             net.maxpool = nn.Identity()
         if not timm_stem:
