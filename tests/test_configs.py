@@ -81,13 +81,19 @@ def test_every_dataset_composes_for_search_and_train_with_its_regime(dataset):
 @pytest.mark.parametrize("experiment", options("experiment"))
 def test_every_experiment_composes_and_names_a_real_protocol(experiment):
     cfg = compose_config("search", f"experiment={experiment}")
-    assert cfg.method.epochs >= 50 and "limit_train_batches" not in cfg.trainer  # budget=full
+    assert "limit_train_batches" not in cfg.trainer  # budget=full
+    if "epochs" in cfg.method:  # one-shot: the papers' search budgets
+        assert cfg.method.epochs >= 50
     assert cfg.then_train.protocol in options("protocol")
     assert cfg.then_train.dataset in options("dataset")
     if experiment == "pcdarts_imagenet":
         assert (cfg.space.network, cfg.method.module.partial_channels, cfg.method.batch_size) == ("imagenet", 2, 1024)
     if experiment == "darts_cifar10":
         assert cfg.method.module.order == 2 and cfg.space.network == "cifar"
+    if experiment.startswith("pspline_in22k"):  # each point a 4-node job on half of ImageNet-22K's training set
+        assert cfg.evaluator.launcher == "submitit" and cfg.evaluator.submitit.nodes == 4
+        assert "dataset.val_fraction=0.5" in cfg.evaluator.job_overrides and cfg.protocol.name == "spline_in22k"
+        assert cfg.space._target_.endswith("BLResNeXtSpace" if "blresnext" in experiment else "ResNetSpace")
     if experiment == "nastransfer_low_res":
         assert cfg.dataset.resolution == 32 and cfg.space.network == "cifar"
 
