@@ -18,7 +18,6 @@ rounded to integers; docs/spline_search.md has the correspondence.
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -28,8 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from lsnas.arch import Architecture
-from lsnas.spaces.base import SearchSpace, register_space
-from lsnas.spaces.resnet import Dim
+from lsnas.spaces.base import register_space
+from lsnas.spaces.box import BoxSpace
 
 DEPTHS = {50: (3, 4, 6, 3), 101: (4, 8, 18, 3), 152: (5, 12, 30, 3)}
 BASE_WIDTHS = (64, 128, 256, 512)
@@ -151,16 +150,13 @@ SPLINE_DIMS = {"alpha": {"path": "alpha", "range": [2, 8]}, "beta": {"path": "be
 
 
 @register_space
-class BLResNeXtSpace(SearchSpace):
+class BLResNeXtSpace(BoxSpace):
     """Genotype ``{depth, basewidth, cardinality, alpha, beta, phi}``; the searched dims are a setting, by
     default the spline paper's: alpha and beta in 2..8, phi in 1.0..2.0 by 0.1 (539 points)."""
 
     name = "blresnext"
+    default_base, default_dims = BL50_A2_B4, SPLINE_DIMS
     network_settings: ClassVar[tuple[str, ...]] = ()
-
-    def __init__(self, base: Mapping | None = None, dims: Mapping | None = None, **_config):
-        self.base = self.canonical_genotype(dict(base) if base else BL50_A2_B4)
-        self.dims = [Dim(name, **dict(spec)) for name, spec in (SPLINE_DIMS if dims is None else dims).items()]
 
     def canonical_genotype(self, genotype) -> dict:
         if not isinstance(genotype, Mapping) or set(genotype) != set(GENOTYPE_KEYS):
@@ -177,41 +173,6 @@ class BLResNeXtSpace(SearchSpace):
         if not (isinstance(g["phi"], (int, float)) and g["phi"] > 0):
             raise ValueError(f"phi is a positive width multiplier, got {g['phi']!r}")
         return {**{k: int(g[k]) for k in ("depth", *ints)}, "phi": round(float(g["phi"]), 6)}
-
-    # -- search (the same box encoding as the ResNet spaces) -------------------------------------
-    def _with(self, values: Mapping) -> Architecture:
-        genotype = dict(self.base)
-        for dim in self.dims:
-            dim.set(genotype, values[dim.name])
-        return self.architecture(genotype)
-
-    @property
-    def dim_names(self) -> list[str]:
-        return [dim.name for dim in self.dims]
-
-    def sample(self, rng: random.Random) -> Architecture:
-        return self._with({dim.name: rng.choice(dim.values()) for dim in self.dims})
-
-    def mutate(self, arch: Architecture, rng: random.Random) -> Architecture:
-        """Move one dimension to a neighbouring value (one or two steps)."""
-        genotype = arch.genotype
-        values = {dim.name: dim.get(genotype) for dim in self.dims}
-        dim = rng.choice(self.dims)
-        options = dim.values()
-        here = options.index(dim.from_unit(dim.to_unit(values[dim.name])))
-        near = [v for i, v in enumerate(options) if 0 < abs(i - here) <= 2]
-        values[dim.name] = rng.choice(near)
-        return self._with(values)
-
-    def encode(self, arch: Architecture) -> np.ndarray:
-        genotype = arch.genotype
-        return np.array([dim.to_unit(dim.get(genotype)) for dim in self.dims], dtype=np.float64)
-
-    def decode(self, vector: np.ndarray) -> Architecture:
-        vector = np.asarray(vector, dtype=np.float64).reshape(-1)
-        if len(vector) != len(self.dims):
-            raise ValueError(f"a point of this space has {len(self.dims)} coordinates, got {len(vector)}")
-        return self._with({dim.name: dim.from_unit(x) for dim, x in zip(self.dims, vector)})
 
     def build(self, arch: Architecture, num_classes: int, input_shape: tuple[int, int, int]) -> nn.Module:
         if arch.space != self.name:
