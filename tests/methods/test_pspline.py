@@ -151,3 +151,12 @@ def test_the_search_stops_once_a_prediction_is_within_epsilon(tmp_path):
     last = log.asks[13]["tags"]
     assert abs(log.results[13]["score"] - last["predicted"]) <= 0.5
 
+
+
+def test_csv_points_keep_float_dims_and_snap_to_the_feasible_set(tmp_path):
+    space = space_from_config(compose_config("search", "method=pspline", "space=blresnext").space)
+    path = tmp_path / "measured.csv"
+    path.write_text("alpha,beta,phi,score\n2,4,1.5,0.7\n3,5,1.47,0.6\n")
+    search_ = SplineSearch(space)
+    assert search_.tell_csv(str(path)) == 2
+    assert sorted(a.genotype["phi"] for a, _ in search_.measured.values()) == [1.5, 1.5]

@@ -15,7 +15,6 @@ most heavily weighted proxy.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 import lightning as L
@@ -36,7 +35,7 @@ from lsnas.spaces.base import SearchSpace
 from lsnas.training.runner import make_module
 from lsnas.training.trainer import make_trainer
 
-_BATCHES: dict[str, list] = {}  # per process: every candidate is measured on the same batches
+_BATCHES: dict[tuple, list] = {}  # per process: every candidate is measured on the same batches
 
 
 class ProxyMeasurement:
@@ -78,7 +77,7 @@ class ProxyMeasurement:
     def batches(self, datamodule) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """``num_batches`` batches of the training split drawn with ``data_seed`` (augmentations too), the
         same for every candidate whatever its initialisation consumed of the global RNG."""
-        key = json.dumps([id(datamodule), self.batch_size, self.num_batches, self.data_seed])
+        key = (id(datamodule), self.batch_size, self.num_batches, self.data_seed)
         if key not in _BATCHES:
             with torch.random.fork_rng():  # leaves the global RNG (initialisation, shuffling) as it was
                 datamodule.setup("fit")

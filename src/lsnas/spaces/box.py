@@ -95,14 +95,15 @@ class BoxSpace(SearchSpace):
                                   f"genotype {self.base}") from None
 
     # -- search --------------------------------------------------------------------------------
-    def _with(self, values: Mapping[str, Any]) -> Architecture:
+    def with_values(self, values: Mapping[str, Any]) -> Architecture:
+        """The base genotype with each dim set to ``values[dim.name]`` (feasible values of the dims)."""
         genotype = copy.deepcopy(self.base)
         for dim in self.dims:
             dim.set(genotype, values[dim.name])
         return self.architecture(genotype)
 
     def sample(self, rng: random.Random) -> Architecture:
-        return self._with({dim.name: rng.choice(dim.values()) for dim in self.dims})
+        return self.with_values({dim.name: rng.choice(dim.values()) for dim in self.dims})
 
     def mutate(self, arch: Architecture, rng: random.Random) -> Architecture:
         """Move one dimension: a choice to another, a range by at most a quarter of its span (at least one step;
@@ -115,7 +116,7 @@ class BoxSpace(SearchSpace):
             reach = max(dim.step, (dim.high - dim.low) // 4)
             options = [v for v in options if abs(v - values[dim.name]) <= reach] or options
         values[dim.name] = rng.choice(options)
-        return self._with(values)
+        return self.with_values(values)
 
     def encode(self, arch: Architecture) -> np.ndarray:
         """The unit-box coordinates of the searched dims (in ``dims`` order)."""
@@ -128,7 +129,7 @@ class BoxSpace(SearchSpace):
         if len(vector) != len(self.dims):
             raise ValueError(f"a point of this space has {len(self.dims)} coordinates "
                              f"({', '.join(d.name for d in self.dims)}), got {len(vector)}")
-        return self._with({dim.name: dim.from_unit(x) for dim, x in zip(self.dims, vector)})
+        return self.with_values({dim.name: dim.from_unit(x) for dim, x in zip(self.dims, vector)})
 
     @property
     def dim_names(self) -> list[str]:

@@ -79,6 +79,7 @@ class Trial:
             return None
         return self.objective if self.objective is not None else self.result.get("score")
 
+
 #: A relative objective: the complete trials' results (in order of k) -> their scores. A weighted rank
 #: combination of proxies is one: a candidate's rank depends on the others measured.
 Objective = Callable[[Sequence[dict]], Sequence[float]]

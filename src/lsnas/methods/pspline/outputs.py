@@ -6,6 +6,7 @@ predicted against measured scores, and 2-D slices of the fitted surface through 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from lsnas.spaces import space_from_config
 from lsnas.utils.io import atomic_write_json
 
 SURROGATE_FILENAME = "surrogate.json"
+log = logging.getLogger(__name__)
 
 
 class Surrogate:
@@ -57,7 +59,7 @@ def write(cfg: DictConfig, run_dir: Path, state: SearchState) -> Surrogate | Non
     try:
         surrogate = Surrogate(space_settings, points, settings.get("kernel", "cubic"), settings.get("degree", 1))
     except Exception as e:  # noqa: BLE001  (the search's results stand without a surrogate)
-        runner.log.warning("no surrogate written: %s", e)
+        log.warning("no surrogate written: %s", e)
         return None
     atomic_write_json(run_dir / SURROGATE_FILENAME, surrogate.to_dict())
     plot_spline_trace(state.trials, run_dir / "spline_trace.png")

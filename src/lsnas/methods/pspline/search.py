@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import logging
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -42,7 +42,6 @@ class Suggestion:
     predicted: float | None      # the spline's value at the snapped point (None: not from a fit)
     origin: str                  # design | spline | random (fit rejected, or no candidate far enough)
     note: str = ""
-    tags: dict = field(default_factory=dict)
 
 
 class SplineSearch:
@@ -82,8 +81,10 @@ class SplineSearch:
                 missing = [n for n in (*names, score_column) if n not in row]
                 if missing:
                     raise ConfigError(f"{path}: missing column(s) {missing}; expected {names + [score_column]}")
-                values = {d.name: row[d.name] if d.choices else int(float(row[d.name])) for d in self.space.dims}
-                self.tell(self.space._with(values), float(row[score_column]))
+                # a range's value is snapped to its feasible set (an int, or a float range's step)
+                values = {d.name: row[d.name] if d.choices else d.from_unit(d.to_unit(float(row[d.name])))
+                          for d in self.space.dims}
+                self.tell(self.space.with_values(values), float(row[score_column]))
                 count += 1
         return count
 
@@ -160,11 +161,16 @@ class PolyharmonicSpline(Strategy):
         super().__init__(num_trials)
         self.epsilon, self.stop_on_epsilon, self.points_csv = float(epsilon), bool(stop_on_epsilon), points_csv
         self.settings = settings
+        self._external: dict | None = None  # points_csv's points, read once (a cache: the file is the state)
 
     def search_from(self, state: SearchState) -> SplineSearch:
         search = SplineSearch(state.space, **self.settings)
         if self.points_csv:
-            search.tell_csv(self.points_csv)
+            if self._external is None:
+                search.tell_csv(self.points_csv)
+                self._external = dict(search.measured)
+            for arch, score in self._external.values():
+                search.tell(arch, score)
         for trial in state.trials:
             search.tell(trial.arch, trial.score)
         return search
