@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 
 from lsnas.arch import Architecture
 from lsnas.errors import ConfigError
+from lsnas.methods.multitrial.loop import SearchFailedError
 from lsnas.methods.multitrial.runner import make_evaluator, run_search, search_config
 from lsnas.methods.multitrial.strategy import DONE, Proposal, SearchState, Strategy
 from lsnas.spaces import space_from_config
@@ -61,7 +62,7 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict:
                          title=f"stage 1: {cfg.method.num_candidates} candidates ranked by {cfg.proxy.name}")
     ranked = sorted(ranking.completed(), key=lambda t: (-t.score, t.k))
     if not ranked:
-        raise ConfigError(f"no candidate of stage 1 could be scored; see {run_dir / RANKING_DIR}")
+        raise SearchFailedError(f"no candidate of stage 1 could be scored; see {run_dir / RANKING_DIR}/trials.jsonl")
     log.info("stage 2: training the top %d of %d ranked candidates", cfg.method.num_trials, len(ranked))
     top = [(t.arch, {"rank": i + 1, "ranking_trial": t.k, "proxy_score": t.score}) for i, t in enumerate(ranked)]
     run_search(cfg, run_dir, space, RankedList(cfg.method.num_trials, top), trainer, execution, config=config,
