@@ -191,3 +191,51 @@ def plot_spline_slices(spline, best: np.ndarray, names: list[str], path: str | o
     for ax in axes.flat[len(pairs):]:
         ax.axis("off")
     return _save(fig, path)
+
+
+SPARSE_COLORS = {"dense": "#2ca02c", "searched": "#d62728", "random": "#1f77b4"}
+
+
+def plot_sparse_accuracy(summary: list[dict], path: str | os.PathLike, metric: str = "top-1") -> Path:
+    """Final accuracy (mean ± std) against sparsity: searched and random masks, the dense parent as a band."""
+    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    for role in ("searched", "random"):
+        rows = [r for r in summary if r["role"] == role]
+        if rows:
+            ax.errorbar([r["sparsity"] for r in rows], [r["final_mean"] for r in rows],
+                        yerr=[r["final_std"] for r in rows], marker="o", capsize=3, label=f"{role} masks",
+                        color=SPARSE_COLORS[role])
+    for r in (r for r in summary if r["role"] == "dense"):
+        ax.axhline(r["final_mean"], color=SPARSE_COLORS["dense"], label="dense parent")
+        ax.axhspan(r["final_mean"] - r["final_std"], r["final_mean"] + r["final_std"], color=SPARSE_COLORS["dense"],
+                   alpha=0.15)
+    ax.set_xlabel("sparsity (fraction of hidden nodes removed)")
+    ax.set_ylabel(f"final {metric}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_sparse_convergence(rows: list[dict], target: float, path: str | os.PathLike) -> Path:
+    """Validation top-1 per epoch (mean, and the range over trainings), one panel per sparsity, the dense parent in each."""
+    sparsities = sorted({r["sparsity"] for r in rows if r["role"] != "dense"}) or [0.0]
+    fig, axes = plt.subplots(1, len(sparsities), figsize=(3.6 * len(sparsities), 3.4), squeeze=False,
+                             sharey=True, constrained_layout=True)
+    for ax, sparsity in zip(axes[0], sparsities):
+        for role, color in SPARSE_COLORS.items():
+            curves = [r["curve"] for r in rows if r["role"] == role and (role == "dense" or r["sparsity"] == sparsity)]
+            length = min((len(c) for c in curves), default=0)
+            if not length:
+                continue
+            values = np.array([c[:length] for c in curves])
+            epochs = np.arange(1, length + 1)
+            ax.plot(epochs, values.mean(0), color=color, label=role)
+            ax.fill_between(epochs, values.min(0), values.max(0), color=color, alpha=0.15)
+        ax.axhline(target, color="k", linestyle="--", linewidth=0.8, label="target")
+        ax.set_title(f"sparsity {sparsity:g}")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("validation top-1")
+    axes[0][0].legend(fontsize=8)
+    return _save(fig, path)

@@ -3,7 +3,9 @@
 The network, optimiser and schedule come from a named protocol (``protocol=quick`` by default), exactly
 as ``train.py`` would build them; the Trainer comes from the one ``make_trainer``. The budget is
 ``evaluator.epochs`` (default: the protocol's) or ``evaluator.max_steps``. The score is the last epoch's
-``val/top1`` on the split the datamodule holds out of the training set; the test split is never read.
+``val/top1`` on the split the datamodule holds out of the training set. Its value after every epoch is
+journaled too (``metrics.curve``), for convergence studies. The test split is read only with ``test=true``
+(``evaluator=train_test``), after training, for a study's final networks; the score stays the validation one.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import math
 import random
 
 import lightning as L
+import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from lsnas.arch import Architecture
 from lsnas.evaluators.base import EVALUATORS, Evaluator, InvalidArchitecture, Result, TrialContext
 from lsnas.spaces.base import SearchSpace
+from lsnas.training.callbacks import EpochCurve
 from lsnas.training.complexity import complexity
 from lsnas.training.runner import build_network, make_module
 from lsnas.training.trainer import make_trainer
@@ -33,6 +37,9 @@ def datamodule_for(dataset: dict, batch_size: int):
     key = json.dumps([dataset, batch_size], sort_keys=True, default=str)
     if key not in _DATA:
         _DATA[key] = instantiate(dataset, batch_size=batch_size)
+    # the training order follows the seed of the trial at hand (seed_everything ran first), not the seed of
+    # the trial that loaded the data: trials with other seeds (a study's seeds) see other orders
+    _DATA[key].shuffle_seed = torch.initial_seed() % 2**31
     return _DATA[key]
 
 
@@ -74,8 +81,9 @@ def quiet_lightning():
 class TrainEvaluator(Evaluator):
     def __init__(self, dataset: dict, protocol: dict, trainer: dict, epochs: int | None = None,
                  max_steps: int | None = None, metric: str = "val/top1", timeout_s: float | None = None,
-                 max_params: int | None = None, max_macs: int | None = None):
+                 max_params: int | None = None, max_macs: int | None = None, test: bool = False):
         self.dataset, self.protocol, self.trainer = dataset, protocol, trainer
+        self.test = test  # also measure the test split after training (final trainings, not a search's score)
         self.epochs = int(epochs if epochs is not None else protocol["epochs"])
         self.max_steps, self.metric, self.timeout_s = max_steps, metric, timeout_s
         self.max_params, self.max_macs = max_params, max_macs
@@ -98,12 +106,19 @@ class TrainEvaluator(Evaluator):
         if self.timeout_s:
             recipe["max_time"] = datetime.timedelta(seconds=self.timeout_s)
         settings = OmegaConf.create({"trainer": self.trainer, "logger": None})
+        curve = EpochCurve(self.metric)
         with quiet_lightning():
             trainer, clock = make_trainer(settings, ctx.trial_dir, max_epochs=self.epochs, checkpoints=False,
+                                          callbacks=[curve],
                                           progress=False, max_steps=self.max_steps or -1,
                                           gradient_clip_val=self.protocol.get("grad_clip") or None, **recipe)
             trainer.fit(module, datamodule=datamodule)
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+        metrics["curve"] = curve.values  # the metric after each epoch (convergence studies)
+        if self.test:
+            with quiet_lightning():
+                (tested,) = trainer.test(module, datamodule=datamodule, verbose=False)
+            metrics.update({k: float(v) for k, v in tested.items()})
         cost.update(seconds=round(clock.elapsed_s, 3), epochs=trainer.current_epoch, steps=trainer.global_step)
         finished = trainer.current_epoch >= self.epochs or (self.max_steps and trainer.global_step >= self.max_steps)
         if not finished and self.timeout_s:

@@ -36,6 +36,19 @@ class WallClock(L.Callback):
         self.previous_s = float(state_dict["elapsed_s"])
 
 
+class EpochCurve(L.Callback):
+    """The value of ``metric`` after each training epoch (validation runs before the epoch ends), for
+    convergence curves; ``values[i]`` is epoch i's (None if it was not logged that epoch)."""
+
+    def __init__(self, metric: str = "val/top1"):
+        self.metric = metric
+        self.values: list[float | None] = []
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        value = trainer.callback_metrics.get(self.metric)
+        self.values.append(None if value is None else round(float(value), 6))
+
+
 class GenotypeTrace(L.Callback):
     """After each epoch: log the derived genotype and append it to ``<run dir>/genotypes.jsonl``
     (rank 0). On resume, lines of epochs not yet reached again are dropped first, so the trace

@@ -80,7 +80,8 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
 
     p = cfg.protocol
     module = make_module(net, datamodule.num_classes, p, arch)
-    recipe = OmegaConf.to_container(p.get("trainer") or {}, resolve=True)  # e.g. limit_train_batches for demos
+    # e.g. limit_train_batches for demos (an empty node is falsy: no recipe)
+    recipe = OmegaConf.to_container(p.trainer, resolve=True) if p.get("trainer") else {}
     trainer, clock = make_trainer(cfg, run_dir, max_epochs=p.epochs, callbacks=[CorruptImageReport(datamodule.corrupt)],
                                   gradient_clip_val=p.grad_clip or None, **recipe)
     started = time.perf_counter()

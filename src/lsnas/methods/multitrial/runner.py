@@ -149,10 +149,12 @@ def run_configured(cfg: DictConfig, run_dir: str | Path) -> SearchState:
 
 
 def run_search(cfg: DictConfig, run_dir: Path, space: SearchSpace, strategy: Strategy, evaluator: Evaluator,
-               execution: dict, config: dict | None = None, title: str | None = None) -> SearchState:
+               execution: dict, config: dict | None = None, title: str | None = None,
+               write_arch: bool = True) -> SearchState:
     """One journaled search in ``run_dir`` (its own journal, summary, trace and arch.json): the start-up
     checks, the loop, and the outputs, also when it stops early. ``config`` is what a resume must match
-    (default: the run's search settings)."""
+    (default: the run's search settings). ``write_arch=False`` for trainings of given architectures, whose
+    best is no search's answer (no arch.json, no train command)."""
     strategy.check_space(space)
     evaluator.check(space)
     execution = dict(execution)
@@ -182,18 +184,20 @@ def run_search(cfg: DictConfig, run_dir: Path, space: SearchSpace, strategy: Str
             executor.close()
             trial_logger.close()
             write_outputs(cfg, run_dir, state, time.perf_counter() - started, evaluator, strategy.num_trials,
-                          title or f"{cfg.method.name} on {cfg.dataset.name}")
+                          title or f"{cfg.method.name} on {cfg.dataset.name}", write_arch)
     return state
 
 
 def write_outputs(cfg: DictConfig, run_dir: Path, state: SearchState, wall_s: float, evaluator: Evaluator,
-                  num_trials: int, title: str) -> None:
+                  num_trials: int, title: str, write_arch: bool = True) -> None:
     """The summary and the trace, also when the search stops early (a failure rate, Ctrl-C)."""
     summary = summarize(cfg, state, wall_s, evaluator, num_trials)
     if state.log.results:
         plot_search_trace(state.trials, run_dir / "search_trace.png", title=title)
     atomic_write_json(run_dir / "search_summary.json", summary)
     best = state.best()
+    if not write_arch:
+        return
     if best is None:
         log.warning("no trial completed; no %s written (see %s)", ARCH_FILENAME, run_dir / JOURNAL_FILENAME)
         return
