@@ -207,8 +207,8 @@ def plot_sparse_accuracy(summary: list[dict], path: str | os.PathLike, metric: s
                         color=SPARSE_COLORS[role])
     for r in (r for r in summary if r["role"] == "dense"):
         ax.axhline(r["final_mean"], color=SPARSE_COLORS["dense"], label="dense parent")
-        ax.axhspan(r["final_mean"] - r["final_std"], r["final_mean"] + r["final_std"], color=SPARSE_COLORS["dense"],
-                   alpha=0.15)
+        low, high = r["final_mean"] - r["final_std"], r["final_mean"] + r["final_std"]
+        ax.axhspan(low, high, color=SPARSE_COLORS["dense"], alpha=0.15)
     ax.set_xlabel("sparsity (fraction of hidden nodes removed)")
     ax.set_ylabel(f"final {metric}")
     ax.grid(alpha=0.3)
@@ -217,7 +217,8 @@ def plot_sparse_accuracy(summary: list[dict], path: str | os.PathLike, metric: s
 
 
 def plot_sparse_convergence(rows: list[dict], target: float, path: str | os.PathLike) -> Path:
-    """Validation top-1 per epoch (mean, and the range over trainings), one panel per sparsity, the dense parent in each."""
+    """Validation top-1 per epoch (mean, and the range over trainings), one panel per sparsity, with the dense
+    parent in each."""
     sparsities = sorted({r["sparsity"] for r in rows if r["role"] != "dense"}) or [0.0]
     fig, axes = plt.subplots(1, len(sparsities), figsize=(3.6 * len(sparsities), 3.4), squeeze=False,
                              sharey=True, constrained_layout=True)

@@ -19,6 +19,7 @@ from lsnas.proxies import PROXIES
 from lsnas.proxies.combine import check_weights, rank_combination
 from lsnas.proxies.quality import correlation, study_table, write_report
 from lsnas.spaces import get_space, known_spaces
+from lsnas.spaces.sparse import SparseSpace
 from tests.helpers.config import compose_config, options
 
 TINY = ("dataset.resolution=8", "protocol.model.layers=3", "protocol.model.init_channels=4", "logger=none")
@@ -222,6 +223,7 @@ def tiny_networks():
              "depths": [1, 1, 1, 1], "widths": [8, 8, 16, 16]}), {}),
         "blresnext": (get_space("blresnext").architecture(
             {"depth": 50, "basewidth": 32, "cardinality": 2, "alpha": 2, "beta": 4, "phi": 0.125}), {}),
+        "sparse": (SparseSpace({"kind": "conv", "widths": [8, 8, 16, 16]}, sparsity=0.5).sample(random.Random(0)), {}),
     }
 
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping
-from typing import ClassVar
 
 import numpy as np
 import torch

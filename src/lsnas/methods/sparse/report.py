@@ -90,8 +90,10 @@ def summarize(rows: list[dict]) -> list[dict]:
     for (sparsity, role), group in sorted(groups.items(), key=lambda g: (g[0][0], ROLES.index(g[0][1]))):
         finals = [r["final_top1"] for r in group]
         reached = [r["epochs_to_target"] for r in group if r["epochs_to_target"] is not None]
-        row = {"sparsity": sparsity, "role": role, "n": len(group), "params": int(np.mean([r["params"] for r in group])),
-               "final_mean": float(np.mean(finals)), "final_std": float(np.std(finals, ddof=1)) if len(finals) > 1 else 0.0,
+        spread = float(np.std(finals, ddof=1)) if len(finals) > 1 else 0.0
+        params = int(np.mean([r["params"] for r in group]))
+        row = {"sparsity": sparsity, "role": role, "n": len(group), "params": params,
+               "final_mean": float(np.mean(finals)), "final_std": spread,
                "epochs_to_target_mean": float(np.mean(reached)) if reached else math.nan,
                "reached": f"{len(reached)}/{len(group)}", "p_final": math.nan, "p_epochs": math.nan}
         if role == "searched":
