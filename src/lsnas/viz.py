@@ -240,3 +240,51 @@ def plot_sparse_convergence(rows: list[dict], target: float, path: str | os.Path
     axes[0][0].set_ylabel("validation top-1")
     axes[0][0].legend(fontsize=8)
     return _save(fig, path)
+
+
+def plot_population_quality(generations, path: str | os.PathLike, title: str = "") -> Path:
+    """EAT-NAS's population quality: per generation of each stage, the population's mean score with a band of
+    one standard deviation, and its best; stages side by side (their scores are on different data)."""
+    stages = list(dict.fromkeys(g.stage for g in generations)) or ["source"]
+    fig, axes = plt.subplots(1, len(stages), figsize=(5.5 * len(stages), 3.8), constrained_layout=True, squeeze=False)
+    for ax, stage in zip(axes[0], stages):
+        rows = [g for g in generations if g.stage == stage]
+        x = np.array([g.index for g in rows])
+        mean, std = np.array([g.mean for g in rows]), np.array([g.std for g in rows])
+        ax.plot(x, mean, marker="o", label="mean")
+        ax.fill_between(x, mean - std, mean + std, alpha=0.25, label="mean ± std")
+        ax.plot(x, [g.best for g in rows], ls="--", marker=".", color="#ff7f0e", label="best member")
+        ax.set_xlabel("generation")
+        ax.set_ylabel("score")
+        ax.set_title(f"{stage} stage")
+        ax.grid(alpha=0.3)
+        if len(x):
+            ax.set_xticks(x)
+    axes[0][0].legend(loc="lower right", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+BLOCK_COLORS = {"sep": "#9ecae1", "mb3": "#a1d99b", "mb6": "#fdae6b"}
+
+
+def plot_blocks(genotype: dict, channels: list[int], strides: list[int], path: str | os.PathLike,
+                title: str = "") -> Path:
+    """A block-space network left to right: one box per block, its width the layer count and its height the
+    channels, labelled with op, kernel, layers x channels, stride and skip."""
+    fig, ax = plt.subplots(figsize=(11, 3.4))
+    x, top = 0.0, max(channels)
+    for i, (block, c, s) in enumerate(zip(genotype["blocks"], channels, strides)):
+        w, h = 0.6 + 0.35 * block["layers"], 0.4 + 2.2 * c / top
+        ax.add_patch(plt.Rectangle((x, -h / 2), w, h, fc=BLOCK_COLORS.get(block["op"], "#dddddd"), ec="k"))
+        skip = "skip" if block["skip"] == "identity" else "no skip"
+        ax.text(x + w / 2, 0, f"{block['op']}\nk{block['kernel']}\n{block['layers']}x{c}\ns{s}\n{skip}",
+                ha="center", va="center", fontsize=7)
+        ax.text(x + w / 2, -1.55, f"block {i + 1}\nw{block['width']:g}", ha="center", va="top", fontsize=7)
+        x += w + 0.25
+    ax.set_xlim(-0.2, x)
+    ax.set_ylim(-2.0, 1.5)
+    ax.axis("off")
+    ax.set_title(title or f"{genotype['activation']}, shape-changing skips: {genotype['shape_skip']}")
+    return _save(fig, path)

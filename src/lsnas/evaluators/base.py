@@ -89,6 +89,11 @@ class Evaluator:
             raise ConfigError(f"the {type(self).__name__} evaluator scores architectures of the "
                               f"{', '.join(self.spaces)} space(s), not {space.name!r} (setting: evaluator or space)")
 
+    def route(self, tags: dict) -> Evaluator:
+        """The evaluator that scores a trial proposed with these tags: itself, except for a staged evaluator,
+        which answers with its stage's."""
+        return self
+
     def relative_objective(self):
         """The search's score when this evaluator's scores are relative to other candidates (a rank
         combination of proxies): a function from the complete trials' results to their scores. None: each

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 
+from lsnas.arch import Architecture
 from lsnas.errors import ConfigError
 from lsnas.methods.multitrial.strategy import DONE, STRATEGIES, Proposal, SearchState, Strategy
 
@@ -40,8 +41,7 @@ class RegularizedEvolution(Strategy):
         if not self.budget_left(state):
             return DONE
         if state.num_asked < self.population_size:
-            arch = self.sample_unseen(state, rng)
-            return DONE if arch is None else Proposal(arch, {"origin": "random"})
+            return self.initial(state, rng)
         if any(t.result is None for t in state.trials[: self.population_size]):
             return None  # the initial population is still being evaluated
         population = self.population(state)
@@ -51,9 +51,18 @@ class RegularizedEvolution(Strategy):
         contenders = rng.sample(population, min(self.sample_size, len(population)))
         parent = max(contenders, key=lambda t: (t.score, -t.k))
         seen = state.seen()
-        child = state.space.mutate(parent.arch, rng)
+        child = self.offspring(parent.arch, state, rng)
         for _ in range(self.mutation_tries - 1):  # prefer an unseen child; a repeat is answered from the journal
             if child.digest not in seen:
                 break
-            child = state.space.mutate(parent.arch, rng)
+            child = self.offspring(parent.arch, state, rng)
         return Proposal(child, {"origin": "mutation", "parent": parent.k})
+
+    def initial(self, state: SearchState, rng: random.Random):
+        """A member of the initial population (distinct random samples here)."""
+        arch = self.sample_unseen(state, rng)
+        return DONE if arch is None else Proposal(arch, {"origin": "random"})
+
+    def offspring(self, parent: Architecture, state: SearchState, rng: random.Random) -> Architecture:
+        """A child of a tournament's winner (a one-decision mutation here)."""
+        return state.space.mutate(parent, rng)

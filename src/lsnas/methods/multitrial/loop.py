@@ -41,7 +41,7 @@ class SearchLoop:
                  max_retries: int = 2, on_result: Callable[[Trial], None] | None = None):
         self.journal, self.state, self.strategy = journal, state, strategy
         self.evaluator, self.executor, self.seed = evaluator, executor, seed
-        self.fingerprint = evaluator.fingerprint()
+        self._fingerprints: dict[int, str] = {}  # id of a routed evaluator -> its fingerprint
         self.max_failure_rate, self.min_trials_for_rate = max_failure_rate, min_trials_for_rate
         self.max_retries, self.on_result = max_retries, on_result
         self._events: list[dict] = []
@@ -73,7 +73,8 @@ class SearchLoop:
                 self.flush()
                 while self._submit and self.executor.free():  # a resume may hold more pending than workers
                     k = self._submit.popleft()
-                    self.executor.submit(self.evaluator, self.log.asks[k]["arch"], self._context(k))
+                    ask = self.log.asks[k]
+                    self.executor.submit(self.evaluator.route(ask.get("tags", {})), ask["arch"], self._context(k))
                 if not self.executor.in_flight():
                     if done:
                         return self.state
@@ -95,9 +96,18 @@ class SearchLoop:
                 return False
             arch = proposal.arch
             self.record({"event": "ask", "k": k, "arch": arch.to_dict(), "digest": arch.digest,
-                         "fingerprint": self.fingerprint, "tags": proposal.tags, "time": round(time.time(), 3)})
+                         "fingerprint": self._fingerprint(proposal.tags), "tags": proposal.tags,
+                         "time": round(time.time(), 3)})
             self._dispatch(k)
         return False
+
+    def _fingerprint(self, tags: dict) -> str:
+        """The fingerprint of the evaluator that scores a trial with these tags (a staged search's stages have
+        their own, so an architecture evaluated in one stage is not answered by the other's result)."""
+        evaluator = self.evaluator.route(tags)
+        if id(evaluator) not in self._fingerprints:
+            self._fingerprints[id(evaluator)] = evaluator.fingerprint()
+        return self._fingerprints[id(evaluator)]
 
     def _dispatch(self, k: int) -> None:
         ask = self.log.asks[k]

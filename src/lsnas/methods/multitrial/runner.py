@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 # (as may loader workers, anywhere in the config).
 EXECUTION_KEYS = ("executor", "workers", "ray_address", "cpus_per_trial", "gpus_per_trial", "max_retries")
 RESUMABLE_KEYS = (*EXECUTION_KEYS, "timeout_s", "launcher", "submitit")
-BUDGET_KEYS = ("method.num_trials", "method.max_failure_rate", "method.run._target_")
+BUDGET_KEYS = ("method.num_trials", "method.max_failure_rate", "method.run._target_", "method.source.num_trials",
+               "method.target.num_trials")
 
 
 def search_config(cfg: DictConfig) -> dict:
@@ -150,11 +151,12 @@ def run_configured(cfg: DictConfig, run_dir: str | Path) -> SearchState:
 
 def run_search(cfg: DictConfig, run_dir: Path, space: SearchSpace, strategy: Strategy, evaluator: Evaluator,
                execution: dict, config: dict | None = None, title: str | None = None,
-               write_arch: bool = True) -> SearchState:
+               write_arch: bool = True, scope: dict | None = None) -> SearchState:
     """One journaled search in ``run_dir`` (its own journal, summary, trace and arch.json): the start-up
     checks, the loop, and the outputs, also when it stops early. ``config`` is what a resume must match
     (default: the run's search settings). ``write_arch=False`` for trainings of given architectures, whose
-    best is no search's answer (no arch.json, no train command)."""
+    best is no search's answer (no arch.json, no train command). ``scope``: the tags of the trials whose best
+    is the answer (a staged search's last stage); the summary, trace and logged best are theirs."""
     strategy.check_space(space)
     evaluator.check(space)
     execution = dict(execution)
@@ -172,7 +174,7 @@ def run_search(cfg: DictConfig, run_dir: Path, space: SearchSpace, strategy: Str
             log.info("resuming %s: %d trials finished, %d to send again", journal.path, len(trial_log.results),
                      len(trial_log.pending()))
         state = SearchState(trial_log, space, objective=evaluator.relative_objective())
-        trial_logger = TrialLogger(cfg, state)
+        trial_logger = TrialLogger(cfg, state.where(**(scope or {})))
         loop = SearchLoop(journal, state, strategy, evaluator, executor, seed=cfg.seed,
                           max_failure_rate=cfg.method.max_failure_rate,
                           max_retries=max_retries, on_result=trial_logger)
@@ -183,8 +185,8 @@ def run_search(cfg: DictConfig, run_dir: Path, space: SearchSpace, strategy: Str
         finally:
             executor.close()
             trial_logger.close()
-            write_outputs(cfg, run_dir, state, time.perf_counter() - started, evaluator, strategy.num_trials,
-                          title or f"{cfg.method.name} on {cfg.dataset.name}", write_arch)
+            write_outputs(cfg, run_dir, state.where(**(scope or {})), time.perf_counter() - started, evaluator,
+                          strategy.num_trials, title or f"{cfg.method.name} on {cfg.dataset.name}", write_arch)
     return state
 
 
@@ -192,7 +194,7 @@ def write_outputs(cfg: DictConfig, run_dir: Path, state: SearchState, wall_s: fl
                   num_trials: int, title: str, write_arch: bool = True) -> None:
     """The summary and the trace, also when the search stops early (a failure rate, Ctrl-C)."""
     summary = summarize(cfg, state, wall_s, evaluator, num_trials)
-    if state.log.results:
+    if any(t.result is not None for t in state.trials):
         plot_search_trace(state.trials, run_dir / "search_trace.png", title=title)
     atomic_write_json(run_dir / "search_summary.json", summary)
     best = state.best()

@@ -91,15 +91,28 @@ class SearchState:
     With an ``objective`` (the evaluator's, when its scores are relative), complete trials are scored by it,
     recomputed over all of them whenever the journal changes; otherwise by their own journaled score."""
 
-    def __init__(self, log: TrialLog, space: SearchSpace, objective: Objective | None = None):
+    def __init__(self, log: TrialLog, space: SearchSpace, objective: Objective | None = None,
+                 tags: dict | None = None):
         self.log, self.space, self.objective = log, space, objective
+        self.tags = dict(tags or {})
         self._trials: dict[int, Trial] = {}
         self._objectives: tuple[int, dict[int, float]] = (-1, {})
+
+    def where(self, **tags) -> SearchState:
+        """The trials whose tags include ``tags`` (a stage of a staged search), as a state of their own: what a
+        strategy sees of that stage. A relative objective ranks them among themselves."""
+        return SearchState(self.log, self.space, self.objective, {**self.tags, **tags})
+
+    def _keys(self) -> list[int]:
+        asks = self.log.asks
+        if not self.tags:
+            return sorted(asks)
+        return [k for k in sorted(asks) if all(asks[k].get("tags", {}).get(t) == v for t, v in self.tags.items())]
 
     def _relative_scores(self) -> dict[int, float]:
         version, scores = self._objectives
         if version != self.log.version:
-            done = [k for k in sorted(self.log.results) if self.log.results[k]["status"] == "complete"]
+            done = [k for k in self._keys() if k in self.log.results and self.log.results[k]["status"] == "complete"]
             scores = dict(zip(done, map(float, self.objective([self.log.results[k] for k in done]))))
             self._objectives = (self.log.version, scores)
         return scores
@@ -117,7 +130,7 @@ class SearchState:
 
     @property
     def trials(self) -> list[Trial]:
-        return [self.trial(k) for k in sorted(self.log.asks)]
+        return [self.trial(k) for k in self._keys()]
 
     def completed(self) -> list[Trial]:
         """Complete trials with a score, in order of k (failures are never candidates for anything)."""
@@ -125,14 +138,14 @@ class SearchState:
 
     @property
     def num_asked(self) -> int:
-        return len(self.log.asks)
+        return len(self._keys())
 
     @property
     def num_pending(self) -> int:
-        return len(self.log.pending())
+        return sum(k not in self.log.results for k in self._keys())
 
     def seen(self) -> set[str]:
-        return {ask["digest"] for ask in self.log.asks.values()}
+        return {self.log.asks[k]["digest"] for k in self._keys()}
 
     def best(self) -> Trial | None:
         """The complete trial with the highest score (the earliest among equals)."""
