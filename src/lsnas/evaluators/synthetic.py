@@ -4,7 +4,8 @@ The score is the share of a hidden target architecture's decisions that the cand
 overlap of their ``encode`` vectors, ``objective=overlap``: for one-hot encodings), or a smooth bump
 around the target in the space's unit box (``objective=smooth``: exp(-||x - t||^2 / (2 width^2 d)), for box
 encodings such as the ResNet spaces'). 1.0 is reachable, and a strategy that exploits results climbs
-towards it. ``space`` (the run's space settings) encodes candidates as the search does. ``seconds``
+towards it. ``target`` fixes the hidden architecture (its dict form) instead of drawing it from
+``target_seed``. ``space`` (the run's space settings) encodes candidates as the search does. ``seconds``
 simulates training time; ``fail_every`` / ``nan_every`` inject failures on every n-th trial (by trial
 index), so failure handling can be exercised without a real training.
 """
@@ -26,12 +27,14 @@ from lsnas.spaces.base import SearchSpace
 @EVALUATORS.register("synthetic")
 class SyntheticEvaluator(Evaluator):
     def __init__(self, target_seed: int = 0, seconds: float = 0.0, fail_every: int = 0, nan_every: int = 0,
-                 objective: str = "overlap", width: float = 0.3, space: dict | None = None):
+                 objective: str = "overlap", width: float = 0.3, space: dict | None = None,
+                 target: dict | None = None):
         if objective not in ("overlap", "smooth"):
             from lsnas.errors import ConfigError
 
             raise ConfigError(f"evaluator.objective must be overlap or smooth, got {objective!r}")
         self.objective, self.width, self.space = objective, float(width), space
+        self.target_arch = target
         self.target_seed, self.seconds = int(target_seed), float(seconds)
         self.fail_every, self.nan_every = int(fail_every), int(nan_every)
 
@@ -43,6 +46,8 @@ class SyntheticEvaluator(Evaluator):
                               "cannot (setting: evaluator)")
 
     def target(self, space: SearchSpace) -> Architecture:
+        if self.target_arch is not None:
+            return Architecture.from_dict(self.target_arch, source="evaluator.target")
         return space.sample(random.Random(f"synthetic target {self.target_seed}"))  # not any trial's stream
 
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> Result:
