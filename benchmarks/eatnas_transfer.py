@@ -5,10 +5,10 @@ synthetic objectives over the MobileNetV2 block space.
 
 Each pair of objectives is a smooth bump, exp(-||x - t||^2 / (2 w^2 d)) over the space's encoding, around a
 hidden source architecture S (source) and a hidden target architecture T (target). T is S with each of its 35
-decisions redrawn uniformly with probability 1 - c (c = 0: unrelated tasks, c = 1: the same): c (``--correlations``) sets how
-related the two tasks are, and the Spearman correlation of the two objectives over random architectures is
-measured and printed. EAT-NAS runs its source stage on the source objective (its evaluations are not counted:
-the point of the method is that they are cheap), then its target stage; the baseline is the same target-stage
+decisions redrawn uniformly with probability 1 - c (``--correlations``; c = 0: unrelated tasks, c = 1: the
+same). The Spearman correlation of the two objectives over random architectures is measured and printed.
+EAT-NAS runs its source stage on the source objective (its evaluations are not counted: the point of the
+method is that they are cheap), then its target stage; the baseline is the same target-stage
 evolution (population, tournament, scale and op moves) started from a random population instead of the seed
 and its offspring. Both are the lsnas strategies, asked as the search loop asks them (one worker), on the same
 seeds. Printed per correlation: the mean regret (1 - best target score) after k target evaluations, and the
