@@ -30,3 +30,18 @@ def warmup_cosine(optimizer: Optimizer, T_max: int, eta_min: float = 0.0, warmup
         return f
 
     return LambdaLR(optimizer, [factor(group["lr"]) for group in optimizer.param_groups])
+
+
+def exponential_to_constant(optimizer: Optimizer, steps_per_epoch: int, warmup_epochs: float = 0.0,
+                            gamma: float = 0.97, floor: float = 0.05) -> LambdaLR:
+    """BigNAS's schedule, stepped per batch: a linear warm-up over ``warmup_epochs``, then exponential decay by
+    ``gamma`` per epoch (continuously, per step) until the rate reaches ``floor`` times the initial one, where it
+    stays constant."""
+    warmup = max(int(round(warmup_epochs * steps_per_epoch)), 0)
+
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(gamma ** ((step - warmup) / steps_per_epoch), floor)
+
+    return LambdaLR(optimizer, f)

@@ -1,47 +1,48 @@
-"""The bilevel loop every one-shot method shares (manual optimisation).
+"""What every one-shot method shares, whatever its space: a LightningModule that owns the space's supernet.
 
-Each training step gets a batch from each half of the training set: ``weights`` (for the
-network weights) and ``arch`` (for the architecture parameters). A method supplies how the
-supernet is weighted in the forward pass and how the architecture gradient is computed.
-
-Under DDP the architecture gradient is averaged across ranks explicitly, so every rank holds
-the same alphas and derives the same genotype.
+A method trains the supernet (``training_step``, manual optimisation) and says what the run's answer is:
+``architecture()`` (the space decodes the supernet's state into an Architecture: DARTS's alphas, BigNAS's
+biggest child), ``consistency_tensors()`` (what every rank must hold identically before it is written),
+``callbacks(run_dir)`` (per-epoch traces) and ``write_outputs(run_dir, title)`` (its plots and files). The
+runner (``lsnas.methods.oneshot.runner``) knows nothing more of it. ``needs_arch_split``: the method reads a
+``weights`` and an ``arch`` half of the training set each step (bilevel methods), else plain batches.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from pathlib import Path
 from typing import ClassVar
 
 import lightning as L
-import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
 from lsnas.arch import Architecture
-from lsnas.spaces import get_space
-from lsnas.spaces.darts.genotype import CELL_TYPES, derive_genotype
-from lsnas.spaces.darts.ops import PRIMITIVES
+from lsnas.spaces import space_from_config
+from lsnas.spaces.base import SearchSpace
 
 
 class OneShotMethod(L.LightningModule):
-    spaces: ClassVar[tuple[str, ...]] = ("darts",)
-    arch_first: ClassVar[bool] = True  # DARTS: architecture step, then weight step, on each batch pair
+    spaces: ClassVar[tuple[str, ...]] = ()
+    needs_arch_split: ClassVar[bool] = False
     find_unused_parameters: ClassVar[bool] = False  # GDAS computes one op per edge
 
-    def __init__(self, num_classes: int, input_shape: Sequence[int], space: dict, w_optimizer: Callable,
-                 a_optimizer: Callable, w_scheduler: Callable | None = None, grad_clip: float = 5.0,
-                 warmup_fraction: float = 0.0, channels_last: bool = True, arch_grad_clip: float | None = None):
+    def __init__(self, num_classes: int, input_shape: Sequence[int], space: dict | SearchSpace,
+                 channels_last: bool = True):
         super().__init__()
         self.automatic_optimization = False
-        self.save_hyperparameters(ignore=["w_optimizer", "a_optimizer", "w_scheduler"])
-        self.w_optimizer_factory, self.a_optimizer_factory = w_optimizer, a_optimizer
-        self.w_scheduler_factory = w_scheduler
-        space = dict(space)
-        self.space = get_space(space.pop("name"))
-        self.supernet = self.space.supernet(num_classes, tuple(input_shape), **space, **self.supernet_variant())
+        # a space config with a _target_ arrives built (Hydra instantiates it with the method) and holds its own
+        # settings; a plain one (darts: name and supernet settings) gives its settings to the supernet
+        if isinstance(space, SearchSpace):
+            self.space, supernet_kwargs = space, {}
+        else:
+            settings = dict(space)
+            self.space = space_from_config(settings)
+            supernet_kwargs = {} if settings.get("_target_") else {k: v for k, v in settings.items() if k != "name"}
+        self.supernet = self.space.supernet(num_classes, tuple(input_shape), **supernet_kwargs,
+                                            **self.supernet_variant())
         # NHWC: oneDNN's depthwise convolutions (and their backward) run ~2x faster on CPU; cuDNN likes it too.
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.supernet.to(memory_format=self.memory_format)
@@ -49,77 +50,16 @@ class OneShotMethod(L.LightningModule):
         self.train_top1 = MulticlassAccuracy(num_classes, average="micro")
         self.val_top1 = MulticlassAccuracy(num_classes, average="micro")
 
-    # -- what a method defines ---------------------------------------------------------------
     def supernet_variant(self) -> dict:
+        """Extra keyword arguments of ``space.supernet`` that the method decides (PC-DARTS's partial channels)."""
         return {}
-
-    def search_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The supernet forward used in both steps (DARTS: softmax-weighted mix)."""
-        return self.supernet(x)
 
     def eval_forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.search_forward(x)
 
-    def arch_gradients(self, x_w, y_w, x_a, y_a, w_optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
-        """First order: the gradient of the validation loss w.r.t. the architecture parameters."""
-        loss = self.criterion(self.search_forward(x_a), y_a)
-        self._log_epoch("search/arch_loss", loss.detach())
-        return self._grad(loss, self.supernet.arch_parameters())
-
-    # -- shared machinery --------------------------------------------------------------------
-    @property
-    def warmup_epochs(self) -> int:
-        epochs = self.trainer.max_epochs if self._trainer is not None else 0
-        return int(round(self.hparams.warmup_fraction * epochs))
-
     def _log_epoch(self, name: str, value) -> None:
         if self._trainer is not None:  # the step functions are also called directly (tests, benchmarks)
             self.log(name, value, on_step=False, on_epoch=True)
-
-    def _grad(self, loss: torch.Tensor, params: Sequence[torch.Tensor], **kwargs) -> tuple[torch.Tensor, ...]:
-        """autograd.grad, loss-scaled under 16-bit mixed precision like manual_backward would be."""
-        scaler = getattr(self._trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
-        if scaler is None:
-            return torch.autograd.grad(loss, params, **kwargs)
-        grads = torch.autograd.grad(scaler.scale(loss), params, **kwargs)
-        inv = 1.0 / scaler.get_scale()
-        return tuple(g * inv for g in grads)
-
-    def _arch_step(self, x_w, y_w, x_a, y_a, w_opt, a_opt) -> None:
-        params = self.supernet.arch_parameters()
-        grads = self.arch_gradients(x_w, y_w, x_a, y_a, w_opt.optimizer)
-        strategy = self.trainer.strategy
-        for p, g in zip(params, grads):
-            p.grad = strategy.reduce(g.detach(), reduce_op="mean") if strategy.world_size > 1 else g.detach()
-        if self.hparams.arch_grad_clip:  # PC-DARTS's ImageNet search clips the architecture gradient's norm
-            torch.nn.utils.clip_grad_norm_(params, self.hparams.arch_grad_clip)
-        if all(torch.isfinite(p.grad).all() for p in params):  # skip overflowed fp16 steps, as GradScaler does
-            a_opt.optimizer.step()
-        a_opt.optimizer.zero_grad(set_to_none=True)
-
-    def _weight_step(self, x, y, w_opt) -> None:
-        w_opt.zero_grad()
-        logits = self.search_forward(x)
-        loss = self.criterion(logits, y)
-        self.manual_backward(loss)
-        self.clip_gradients(w_opt, gradient_clip_val=self.hparams.grad_clip or None, gradient_clip_algorithm="norm")
-        w_opt.step()
-        for p in self.supernet.arch_parameters():  # the weight loss's alpha gradients are not used
-            p.grad = None
-        self.train_top1(logits.detach(), y)
-        self.log("train/loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=True)
-        self.log("train/top1", self.train_top1, prog_bar=True, on_step=False, on_epoch=True)
-
-    def training_step(self, batch: dict, batch_idx: int) -> None:
-        (x_w, y_w), (x_a, y_a) = batch["weights"], batch["arch"]
-        x_w, x_a = x_w.contiguous(memory_format=self.memory_format), x_a.contiguous(memory_format=self.memory_format)
-        w_opt, a_opt = self.optimizers()
-        update_arch = self.current_epoch >= self.warmup_epochs
-        if update_arch and self.arch_first:
-            self._arch_step(x_w, y_w, x_a, y_a, w_opt, a_opt)
-        self._weight_step(x_w, y_w, w_opt)
-        if update_arch and not self.arch_first:
-            self._arch_step(x_w, y_w, x_a, y_a, w_opt, a_opt)
 
     def validation_step(self, batch, batch_idx: int) -> None:
         x, y = batch
@@ -129,46 +69,15 @@ class OneShotMethod(L.LightningModule):
         self.log("val/loss", self.criterion(logits, y), on_epoch=True, sync_dist=True)
         self.log("val/top1", self.val_top1, prog_bar=True, on_epoch=True)
 
-    def on_train_epoch_end(self) -> None:
-        scheduler = self.lr_schedulers()
-        if scheduler is not None:
-            scheduler.step()
-        weights = self.edge_weights()
-        for kind in CELL_TYPES:
-            w = weights[kind]
-            p = w / w.sum(-1, keepdims=True)
-            entropy = float(-(p * np.log(np.clip(p, 1e-12, None))).sum(-1).mean())
-            self.log(f"alpha/{kind}_entropy", entropy)
-            for e, row in enumerate(w):
-                for k, op in enumerate(PRIMITIVES):
-                    self.log(f"alpha/{kind}/edge{e:02d}_{op}", float(row[k]))
-        genotype = self.genotype()
-        self.log("genotype/normal_skip_connects", float(sum(op == "skip_connect" for op, _ in genotype["normal"])))
-
-    def configure_optimizers(self):
-        w_opt = self.w_optimizer_factory(self.supernet.weight_parameters())
-        a_opt = self.a_optimizer_factory(self.supernet.arch_parameters())
-        if self.w_scheduler_factory is None:
-            return [w_opt, a_opt]
-        return [w_opt, a_opt], [self.w_scheduler_factory(w_opt)]
-
     # -- the result --------------------------------------------------------------------------
-    @torch.no_grad()
-    def edge_weights(self) -> dict[str, np.ndarray]:
-        """Per cell type, the (14, 8) weights the genotype is derived from (softmax(alpha), times the
-        edge normalisation for PC-DARTS)."""
-        scales = self.supernet.edge_scales()
-        out = {}
-        for kind, alpha in self.supernet.alphas().items():
-            w = F.softmax(alpha.float(), dim=-1)
-            if scales is not None:
-                w = w * scales[kind].float()[:, None]
-            out[kind] = w.cpu().numpy()
-        return out
-
-    def genotype(self) -> dict:
-        w = self.edge_weights()
-        return derive_genotype(w["normal"], w["reduce"])
-
     def architecture(self) -> Architecture:
-        return self.space.architecture(self.genotype())
+        raise NotImplementedError
+
+    def consistency_tensors(self) -> list[torch.Tensor]:
+        return list(self.supernet.parameters())
+
+    def callbacks(self, run_dir: Path) -> list:
+        return []
+
+    def write_outputs(self, run_dir: Path, title: str) -> None:
+        """The method's own files in the run dir (rank 0), besides arch.json and the summary."""

@@ -6,10 +6,10 @@ import torch
 from torch.func import functional_call
 
 from lsnas.errors import ConfigError
-from lsnas.methods.oneshot.base import OneShotMethod
+from lsnas.methods.oneshot.bilevel import BilevelMethod
 
 
-class DARTS(OneShotMethod):
+class DARTS(BilevelMethod):
     def __init__(self, *args, order: int = 1, hvp_eps: float = 0.01, **kwargs):
         if order not in (1, 2):
             raise ConfigError(f"DARTS order must be 1 or 2 (setting: method.module.order), got {order}")

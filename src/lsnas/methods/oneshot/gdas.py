@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from lsnas.methods.oneshot.base import OneShotMethod
+from lsnas.methods.oneshot.bilevel import BilevelMethod
 
 
 def hard_gumbel_softmax(logits: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -25,7 +25,7 @@ def temperature(epoch: int, epochs: int, tau_max: float, tau_min: float) -> floa
     return tau_max - (tau_max - tau_min) * epoch / max(1, epochs - 1)
 
 
-class GDAS(OneShotMethod):
+class GDAS(BilevelMethod):
     arch_first = False  # the official GDAS updates weights, then the architecture
     find_unused_parameters = True
 

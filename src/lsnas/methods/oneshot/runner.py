@@ -18,10 +18,9 @@ from lsnas.data.search import SearchDataModule
 from lsnas.errors import ConfigError
 from lsnas.methods import print_train_command
 from lsnas.spaces import known_spaces
-from lsnas.training.callbacks import CorruptImageReport, GenotypeTrace
+from lsnas.training.callbacks import CorruptImageReport
 from lsnas.training.trainer import make_trainer, rank_digests, resolve_checkpoint
 from lsnas.utils.io import atomic_write_json
-from lsnas.viz import plot_cell, plot_edge_weights
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +48,10 @@ def _strategy(cfg: DictConfig, method_cls: type) -> str | None:
 def describe_search(cfg: DictConfig) -> str:
     """The settings that differ between a method's CIFAR and ImageNet variants, in one line."""
     space, m = cfg.space, cfg.method.module
-    parts = [", ".join(f"{k}={v}" for k, v in space.items() if k != "name") + " supernet",
-             f"batch {cfg.method.batch_size}", f"{cfg.method.epochs} epochs", f"weight lr {m.w_optimizer.lr}",
-             f"arch lr {m.a_optimizer.lr}"]
+    parts = [", ".join(f"{k}={v}" for k, v in space.items() if k not in ("name", "_target_")) + " supernet",
+             f"batch {cfg.method.batch_size}", f"{cfg.method.epochs} epochs"]
+    parts += [f"{name}lr {m[key].lr}" for key, name in (("w_optimizer", "weight "), ("a_optimizer", "arch "),
+                                                          ("optimizer", "")) if m.get(key)]
     if m.get("partial_channels"):
         parts.append(f"K={m.partial_channels}")
     if m.get("warmup_fraction"):
@@ -71,27 +71,29 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict:
 
     base = instantiate(cfg.dataset, batch_size=cfg.method.batch_size)
     base.resolve_num_classes()
-    datamodule = SearchDataModule(base, train_portion=cfg.method.train_portion, seed=cfg.seed)
+    datamodule = base
+    if method_cls.needs_arch_split:  # a weights half and an architecture half of the training set
+        datamodule = SearchDataModule(base, train_portion=cfg.method.train_portion, seed=cfg.seed)
     # _convert_="all": plain containers in the module's hyperparameters, so checkpoints load with
     # torch.load(weights_only=True) when resuming
     method = instantiate(cfg.method.module, _convert_="all", num_classes=base.num_classes,
                          input_shape=list(base.input_shape), space=OmegaConf.to_container(cfg.space, resolve=True))
-    weights = sum(p.numel() for p in method.supernet.weight_parameters())
-    log.info("%s on %s (%s-like %dpx inputs, %d classes): %s; %d supernet weights", cfg.method.name,
+    weights = sum(p.numel() for p in method.supernet.parameters())
+    log.info("%s on %s (%s-like %dpx inputs, %d classes): %s; %d supernet parameters", cfg.method.name,
              cfg.dataset.name, cfg.regime.name, base.resolution, base.num_classes, describe_search(cfg), weights)
     trainer_kwargs = {"strategy": s} if (s := _strategy(cfg, method_cls)) else {}
-    callbacks = [GenotypeTrace(run_dir / "genotypes.jsonl"), CorruptImageReport(base.corrupt)]
+    callbacks = [*method.callbacks(run_dir), CorruptImageReport(base.corrupt)]
     trainer, clock = make_trainer(cfg, run_dir, max_epochs=cfg.method.epochs, callbacks=callbacks, **trainer_kwargs)
     started = time.perf_counter()
     trainer.fit(method, datamodule=datamodule, ckpt_path=resolve_checkpoint(cfg.get("ckpt_path"), run_dir))
     fit_s = time.perf_counter() - started
 
-    # Every rank must hold the same architecture parameters (one genotype under DDP), and the same weights.
-    arch_digests = rank_digests(trainer, method.supernet.arch_parameters())
-    weight_digests = rank_digests(trainer, method.supernet.weight_parameters())
+    # Every rank must hold the same result (the architecture parameters: one genotype under DDP) and weights.
+    arch_digests = rank_digests(trainer, method.consistency_tensors())
+    weight_digests = rank_digests(trainer, list(method.supernet.parameters()))
     consistent = len(set(arch_digests)) == 1
     if not consistent:
-        raise RuntimeError(f"architecture parameters differ across ranks ({arch_digests}); refusing to write "
+        raise RuntimeError(f"the search's result differs across ranks ({arch_digests}); refusing to write "
                            "an architecture")
     arch = method.architecture()
     summary = {"method": cfg.method.name, "space": cfg.space.name, "dataset": cfg.dataset.name,
@@ -103,11 +105,7 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict:
                "weight_digests": weight_digests,
                "precision": str(trainer.precision), "data": base.describe()}
     if trainer.is_global_zero:
-        weights = method.edge_weights()
-        for kind in ("normal", "reduce"):
-            plot_cell(arch.genotype, kind, run_dir / f"cell_{kind}.png")
-        plot_edge_weights(weights, run_dir / "alphas.png", title=f"{cfg.method.name} on {cfg.dataset.name}")
-        atomic_write_json(run_dir / "alphas.json", {k: v.tolist() for k, v in weights.items()})
+        method.write_outputs(run_dir, title=f"{cfg.method.name} on {cfg.dataset.name}")
         arch.save(run_dir / ARCH_FILENAME)
         atomic_write_json(run_dir / "search_summary.json", summary)
         print(f"genotype {json.dumps(arch.genotype, separators=(',', ':'))}")

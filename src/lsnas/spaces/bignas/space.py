@@ -6,7 +6,7 @@ The defaults are the paper's table: stem 32-40; MBConv1 16-24 (depth 1-2, k3); M
 40-48 (d 2-3, k3/5), 80-88 (d 2-4, k3/5), 112-128 (d 2-6, k3/5), 192-216 (d 2-6, k3/5), 320-352 (d 1-2, k3/5);
 head 1280-1408; channels in steps of 8; input resolution 192-320 (steps of 32); stage strides 1, 2, 2, 2, 1, 2, 1
 after a stride-2 stem; swish activations. Expansions and strides are fixed, so a genotype alone builds its
-network. A reduced supernet (CPU runs) is the same space with smaller ranges (``conf/space/bignas_mbconv_tiny``).
+network. A reduced supernet (CPU runs) is the same space with smaller ranges (method=bignas budget=small).
 ``mutate`` moves one decision one step; ``encode`` puts each decision in [0, 1] of its range.
 """
 
