@@ -288,3 +288,25 @@ def plot_blocks(genotype: dict, channels: list[int], strides: list[int], path: s
     ax.axis("off")
     ax.set_title(title or f"{genotype['activation']}, shape-changing skips: {genotype['shape_skip']}")
     return _save(fig, path)
+
+
+def plot_selection(trials, selected: list[dict], path: str | os.PathLike, title: str = "") -> Path:
+    """BigNAS's selection: every child scored on the shared weights (top-1 against MACs), the MACs targets as
+    vertical lines, and the child selected for each target."""
+    fig, ax = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
+    done = [t for t in trials if t.score is not None]
+    for phase, marker in (("coarse", "o"), ("fine", "^")):
+        pts = [t for t in done if t.tags.get("phase") == phase]
+        ax.scatter([t.result["cost"]["macs"] / 1e6 for t in pts], [t.score for t in pts], s=16, alpha=0.5,
+                   marker=marker, label=f"{phase} ({len(pts)})")
+    for row in selected:
+        ax.axvline(row["target_macs"] / 1e6, color="#bbbbbb", ls="--", lw=1)
+    ax.plot([r["macs"] / 1e6 for r in selected], [r["top1"] for r in selected], color="#d62728", marker="*",
+            ms=12, lw=1, label="selected")
+    ax.set_xlabel("MMACs")
+    ax.set_ylabel("top-1 (inherited weights, recalibrated BN)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)

@@ -5,10 +5,11 @@ from lsnas.evaluators.base import EVALUATORS, Evaluator, InvalidArchitecture, Re
 from lsnas.evaluators.proxy import ProxyEvaluator, ProxyMeasurement
 from lsnas.evaluators.proxy_study import ProxyStudyEvaluator
 from lsnas.evaluators.staged import StagedEvaluator
+from lsnas.evaluators.supernet import SupernetEvaluator
 from lsnas.evaluators.synthetic import SyntheticEvaluator
 from lsnas.evaluators.train import TrainEvaluator
 from lsnas.evaluators.train_job import TrainJobEvaluator
 
 __all__ = ["EVALUATORS", "Evaluator", "InvalidArchitecture", "ProxyEvaluator", "ProxyMeasurement",
-           "ProxyStudyEvaluator", "Result", "StagedEvaluator", "SyntheticEvaluator", "TrainEvaluator",
-           "TrainJobEvaluator", "TrialContext", "TrialLost", "run_trial"]
+           "ProxyStudyEvaluator", "Result", "StagedEvaluator", "SupernetEvaluator", "SyntheticEvaluator",
+           "TrainEvaluator", "TrainJobEvaluator", "TrialContext", "TrialLost", "run_trial"]

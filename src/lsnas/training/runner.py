@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import lightning as L
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
@@ -64,7 +65,20 @@ def build(cfg: DictConfig):
         if cfg.dry_run:
             raise ConfigError("dry_run needs the class count without reading data: set dataset.num_classes")
         datamodule.resolve_num_classes()
-    return arch, datamodule, build_network(arch, datamodule, cfg.protocol)
+    net = build_network(arch, datamodule, cfg.protocol)
+    if cfg.get("init_weights"):
+        load_weights(net, cfg.init_weights)
+    return arch, datamodule, net
+
+
+def load_weights(net: nn.Module, path: str | Path) -> None:
+    """``init_weights``: the network's starting weights (a state dict saved with torch.save)."""
+    if not Path(path).is_file():
+        raise ConfigError(f"init_weights={path}: no such file")
+    try:
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except RuntimeError as e:
+        raise ConfigError(f"init_weights={path} does not fit this architecture's network: {e}") from None
 
 
 def train(cfg: DictConfig, run_dir: str | Path) -> dict:

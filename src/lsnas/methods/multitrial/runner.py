@@ -166,10 +166,11 @@ def run_search(cfg: DictConfig, run_dir: Path, space: SearchSpace, strategy: Str
         trial_log = open_journal(cfg, journal)
         config = search_config(cfg) if config is None else config
         check_same_search(trial_log, config)
-        executor = make_executor(execution.pop("executor", "inprocess"), **execution)  # after the checks: Ray is slow
+        executor_name = execution.pop("executor", "inprocess")
+        executor = make_executor(executor_name, **execution)  # after the checks: Ray is slow
         log.info("%s over the %s space on %s: %d trials, evaluator %s (%s), %s executor x%d", title or cfg.method.name,
                  space.name, cfg.dataset.name, strategy.num_trials, type(evaluator).__name__, evaluator.fingerprint(),
-                 cfg.evaluator.get("executor", "inprocess"), executor.workers)
+                 executor_name, executor.workers)
         if trial_log.asks:
             log.info("resuming %s: %d trials finished, %d to send again", journal.path, len(trial_log.results),
                      len(trial_log.pending()))
