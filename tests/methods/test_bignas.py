@@ -1,5 +1,6 @@
 """BigNAS supernet training: the sandwich step, inplace distillation, the schedule's constant end, exact resume."""
 
+import csv
 import json
 
 import pytest
@@ -83,3 +84,73 @@ def test_supernet_training_resumes_exactly(tmp_path):
     assert whole["epochs"] == parts["epochs"] == 2
     assert whole["weight_digests"] == parts["weight_digests"]
     assert (tmp_path / "whole" / "arch.json").exists()
+
+
+class MacsScore:
+    """A stand-in for the supernet evaluator: bigger children score higher (as trained supernets tend to)."""
+
+    def __init__(self, strategy):
+        self.strategy = strategy
+
+    def __call__(self, arch):
+        return self.strategy.macs(arch) / 1e7 + 0.01 * arch.genotype["resolution"] / 48
+
+
+def test_the_coarse_to_fine_selection_respects_its_macs_targets(tmp_path):
+    from lsnas.evaluators import Evaluator, Result
+    from lsnas.methods.bignas.selection import CoarseToFine
+    from lsnas.methods.multitrial.executors import InProcessExecutor
+    from lsnas.methods.multitrial.journal import Journal, TrialLog
+    from lsnas.methods.multitrial.loop import SearchLoop
+    from lsnas.methods.multitrial.strategy import SearchState
+
+    space = method().space
+    strategy = CoarseToFine([1.0e6, 2.0e6], num_fine=4, num_classes=10)
+    strategy.check_space(space)
+    score = MacsScore(strategy)
+
+    class Scored(Evaluator):
+        def settings(self):
+            return {}
+
+        def evaluate(self, arch, ctx):
+            return Result(score=score(arch), cost={"macs": strategy.macs(arch)})
+
+    with Journal(tmp_path) as journal:
+        state = SearchState(TrialLog.replay(journal.read()), space)
+        SearchLoop(journal, state, strategy, Scored(), InProcessExecutor(), seed=0).run()
+    coarse = [t for t in state.trials if t.tags["phase"] == "coarse"]
+    fine = [t for t in state.trials if t.tags["phase"] == "fine"]
+    assert len(coarse) == len(strategy.grid(space)) and all(strategy.macs(t.arch) <= 2.0e6 for t in coarse)
+    assert {t.tags["target"] for t in fine} == {1.0e6, 2.0e6} and len(fine) == 8
+    assert all(strategy.macs(t.arch) <= t.tags["target"] for t in fine)
+    for target in strategy.targets:
+        best = strategy.best_within(state, target)
+        assert strategy.macs(best.arch) <= target
+        assert best.score == max(t.score for t in state.completed() if strategy.macs(t.arch) <= target)
+    # the skeletons span the space: the smallest child is one of them
+    assert space.architecture(space.min_genotype()) in [t.arch for t in coarse]
+
+
+@pytest.mark.slow
+def test_a_supernet_run_selects_children_that_train_py_evaluates(tmp_path):
+    run_cli("search.py", "method=bignas", "logger=none", "method.epochs=1", "trainer.limit_train_batches=3",
+            "trainer.limit_val_batches=1", "method.selection.num_fine=2", "method.selection.eval_batches=2",
+            f"hydra.run.dir={tmp_path}")
+    rows = list(csv.DictReader((tmp_path / "selection" / "selection.csv").read_text().splitlines()))
+    assert [int(r["target_macs"]) for r in rows] == [1_000_000, 2_000_000]
+    assert all(int(r["macs"]) <= int(r["target_macs"]) for r in rows)
+    assert (tmp_path / "selection" / "selection.png").stat().st_size > 0
+    summary = json.loads((tmp_path / "search_summary.json").read_text())
+    assert len(summary["selection"]) == 2
+    child = tmp_path / "selection" / "target_1000000"
+    from lsnas.arch import Architecture
+    from lsnas.methods.bignas.extract import extract
+
+    extract(tmp_path, Architecture.load(child / "arch.json"), tmp_path / "child", calib_batches=2)
+    resolution = json.loads((child / "arch.json").read_text())["genotype"]["resolution"]
+    run_cli("train.py", f"arch={tmp_path / 'child' / 'arch.json'}", f"init_weights={tmp_path / 'child' / 'weights.pt'}",
+            "dataset=digits", f"dataset.resolution={resolution}", "protocol.epochs=0", "logger=none",
+            f"hydra.run.dir={tmp_path / 'eval'}")
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["params"] == int(rows[0]["params"]) and metrics["macs"] == int(rows[0]["macs"])
