@@ -76,3 +76,13 @@ def test_training_on_two_nodes_ends_with_identical_weights(tmp_path):
     buffers = ("running_mean", "running_var", "num_batches_tracked")
     assert tensor_digest(v for k, v in state.items() if not k.endswith(buffers)) == digests[0]
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
+
+
+@pytest.mark.slow
+def test_bignas_supernet_trains_on_two_nodes_with_identical_weights(tmp_path):
+    run_two_nodes("search.py", tmp_path, "method=bignas", "method.epochs=1", "method.batch_size=8",
+                  "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "method.selection.targets=[]")
+    summary = json.loads((tmp_path / "search_summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["ranks_consistent"]
+    assert summary["weight_digests"][0] == summary["weight_digests"][1]
+    assert "selection" not in summary

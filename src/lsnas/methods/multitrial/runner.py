@@ -202,7 +202,9 @@ def write_outputs(cfg: DictConfig, run_dir: Path, state: SearchState, wall_s: fl
     if not write_arch:
         return
     if best is None:
-        log.warning("no trial completed; no %s written (see %s)", ARCH_FILENAME, run_dir / JOURNAL_FILENAME)
+        which = " ".join(f"{k}={v}" for k, v in state.tags.items())  # a staged search's answer stage
+        log.warning("no trial%s completed; no %s written (see %s)", f" ({which})" if which else "", ARCH_FILENAME,
+                    run_dir / JOURNAL_FILENAME)
         return
     best.arch.save(run_dir / ARCH_FILENAME)
     print(f"best: trial {best.k} score {best.score:.4f} ({summary['trials']} trials, {summary['failed_trials']} "
