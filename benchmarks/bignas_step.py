@@ -32,7 +32,8 @@ def measure(args) -> dict:
     from lsnas.spaces.bignas.space import TABLE
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    space = {"name": "bignas_mbconv", **(SMALL if args.space == "small" else TABLE)}
+    space = {"name": "bignas_mbconv", "_target_": "lsnas.spaces.bignas.BigNASSpace",
+             **(SMALL if args.space == "small" else TABLE)}
     if args.space == "table":
         space["resolutions"] = [max(32, int(r * args.resolution_scale) // 8 * 8) for r in TABLE["resolutions"]]
     torch.manual_seed(0)
