@@ -38,7 +38,8 @@ def select(cfg: DictConfig, run_dir: Path) -> list[dict]:
     out = run_dir / SELECTION_DIR
     state = run_search(cfg, out, space, strategy, evaluator, {"executor": "inprocess"},
                        config={**search_config(cfg), "selection": OmegaConf.to_container(s, resolve=True)},
-                       title=f"coarse-to-fine selection under {len(strategy.targets)} MACs targets", write_arch=False)
+                       title=f"coarse-to-fine selection under {len(strategy.targets)} MACs targets", write_arch=False,
+                       log_trials=False)  # the run's loggers hold the supernet's training curves
     rows = []
     for target in strategy.targets:
         best = strategy.best_within(state, target)

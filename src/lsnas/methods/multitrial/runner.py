@@ -151,12 +151,13 @@ def run_configured(cfg: DictConfig, run_dir: str | Path) -> SearchState:
 
 def run_search(cfg: DictConfig, run_dir: Path, space: SearchSpace, strategy: Strategy, evaluator: Evaluator,
                execution: dict, config: dict | None = None, title: str | None = None,
-               write_arch: bool = True, scope: dict | None = None) -> SearchState:
+               write_arch: bool = True, scope: dict | None = None, log_trials: bool = True) -> SearchState:
     """One journaled search in ``run_dir`` (its own journal, summary, trace and arch.json): the start-up
     checks, the loop, and the outputs, also when it stops early. ``config`` is what a resume must match
     (default: the run's search settings). ``write_arch=False`` for trainings of given architectures, whose
     best is no search's answer (no arch.json, no train command). ``scope``: the tags of the trials whose best
-    is the answer (a staged search's last stage); the summary, trace and logged best are theirs."""
+    is the answer (a staged search's last stage); the summary, trace and logged best are theirs.
+    ``log_trials=False``: no trial metrics to the run's loggers (a search after a training that owns them)."""
     strategy.check_space(space)
     evaluator.check(space)
     execution = dict(execution)
@@ -175,7 +176,7 @@ def run_search(cfg: DictConfig, run_dir: Path, space: SearchSpace, strategy: Str
             log.info("resuming %s: %d trials finished, %d to send again", journal.path, len(trial_log.results),
                      len(trial_log.pending()))
         state = SearchState(trial_log, space, objective=evaluator.relative_objective())
-        trial_logger = TrialLogger(cfg, state.where(**(scope or {})))
+        trial_logger = TrialLogger(cfg, state.where(**(scope or {}))) if log_trials else None
         loop = SearchLoop(journal, state, strategy, evaluator, executor, seed=cfg.seed,
                           max_failure_rate=cfg.method.max_failure_rate,
                           max_retries=max_retries, on_result=trial_logger)
@@ -185,7 +186,8 @@ def run_search(cfg: DictConfig, run_dir: Path, space: SearchSpace, strategy: Str
             loop.run()
         finally:
             executor.close()
-            trial_logger.close()
+            if trial_logger is not None:
+                trial_logger.close()
             write_outputs(cfg, run_dir, state.where(**(scope or {})), time.perf_counter() - started, evaluator,
                           strategy.num_trials, title or f"{cfg.method.name} on {cfg.dataset.name}", write_arch)
     return state
