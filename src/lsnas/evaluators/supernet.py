@@ -71,7 +71,11 @@ class SupernetEvaluator(Evaluator):
 
     def check(self, space: SearchSpace) -> None:
         super().check(space)
-        supernet_checkpoint(self.supernet)
+        _, trained, cfg = load_supernet(self.supernet)
+        keys = ("resolutions", "widths", "depths", "kernels")
+        if any(getattr(space, k) != getattr(trained, k) for k in keys):
+            settings = ", ".join(f"space.{k}={OmegaConf.to_container(cfg.space[k])}" for k in keys)
+            raise ConfigError(f"the search's space differs from the supernet's ({self.supernet}); set {settings}")
 
     @staticmethod
     def resized(x: torch.Tensor, size: int) -> torch.Tensor:
