@@ -12,6 +12,7 @@ from lsnas.errors import ConfigError
 from lsnas.spaces import get_space, space_from_config
 from lsnas.spaces.mbv2 import DECISIONS, MBV2BlockSpace, block_channels, make_divisible
 from tests.helpers.config import compose_config
+from tests.helpers.spaces import sampled_round_trips
 
 SPACE = MBV2BlockSpace()
 MOBILENET_V2_PARAMS = 3_504_872  # torchvision.models.mobilenet_v2(), 1000 classes
@@ -108,11 +109,7 @@ def test_malformed_genotypes_say_what_is_wrong(change, message):
 
 
 def test_canonical_form_and_round_trips():
-    rng = random.Random(0)
-    for _ in range(30):
-        arch = SPACE.sample(rng)
-        assert SPACE.canonical_genotype(arch.genotype) == arch.genotype
-        assert SPACE.decode(SPACE.encode(arch)) == arch
+    for arch in sampled_round_trips(SPACE, 30):
         assert SPACE.encode(arch).shape == (49,)
     loose = _one_block_change(width=1, kernel=3.0)
     assert SPACE.canonical_genotype(loose)["blocks"][0]["width"] == 1.0
