@@ -224,6 +224,12 @@ def tiny_networks():
         "blresnext": (get_space("blresnext").architecture(
             {"depth": 50, "basewidth": 32, "cardinality": 2, "alpha": 2, "beta": 4, "phi": 0.125}), {}),
         "sparse": (SparseSpace({"kind": "conv", "widths": [8, 8, 16, 16]}, sparsity=0.5).sample(random.Random(0)), {}),
+        "mbv2_blocks": (get_space("mbv2_blocks").architecture(
+            {"activation": "relu", "shape_skip": "bypass",
+             "blocks": [{"op": "mb3", "kernel": 3, "skip": "identity", "layers": 1, "width": 0.5}] * 7}), {}),
+        "bignas_mbconv": (get_space("bignas_mbconv").architecture(
+            {"resolution": 16, "widths": [8, 8, 8, 16, 16, 16, 24, 24, 32], "depths": [1, 2, 1, 1, 1, 1, 1],
+             "kernels": [3, 3, 5, 3, 3, 3, 3]}), {}),
     }
 
 

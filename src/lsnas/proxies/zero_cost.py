@@ -1,7 +1,9 @@
 """The zero-cost proxies users compare NTK metrics against, and the size baselines every proxy must beat.
 
 - ``naswot`` (Mellor et al., ICML 2021): log |det K|, K_ij = number of ReLUs on which samples i and j agree
-  (both active or both inactive), summed over every ReLU of the network.
+  (both active or both inactive), summed over every ReLU of the network. Networks with other gating activations
+  (ReLU6, SiLU / swish, GELU, Hardswish, LeakyReLU: MobileNet and BigNAS spaces) are coded the same way, by the
+  sign of the activation's input.
 - ``grad_norm`` / ``snip`` (Abdelfattah et al., ICLR 2021): from one cross-entropy backward pass, the sum over
   conv and linear weights of ||dL/dw|| / of |w * dL/dw|.
 - ``synflow``: log of the synaptic flow of an all-ones input through the absolute weights.
@@ -20,6 +22,7 @@ from lsnas.proxies.base import register_proxy
 from lsnas.training.complexity import count_macs, count_parameters
 
 _LAYERS = (nn.Conv2d, nn.Linear)
+_GATES = (nn.ReLU, nn.ReLU6, nn.SiLU, nn.GELU, nn.Hardswish, nn.LeakyReLU)  # on / off: the sign of the input
 
 
 def activation_kernel(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -31,7 +34,7 @@ def activation_kernel(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         codes = (inputs[0].detach().reshape(n, -1) > 0).double()
         kernel.add_(codes @ codes.T + (1 - codes) @ (1 - codes).T)
 
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.ReLU)]
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, _GATES)]
     try:
         with torch.no_grad():
             net(x)

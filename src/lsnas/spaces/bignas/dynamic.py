@@ -46,11 +46,16 @@ class DynamicBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = x.shape[1]
         factor = 0.0
-        if self.training and self.track_running_stats:
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             self.num_batches_tracked.add_(1)
             factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-        use_batch_stats = self.training or not self.track_running_stats
-        return F.batch_norm(x, self.running_mean[:c], self.running_var[:c], self.weight[:c], self.bias[:c],
+        tracked = self.running_mean is not None  # a proxy may run BN without statistics (buffers set to None)
+        use_batch_stats = self.training or not tracked
+
+        def head(t):
+            return None if t is None else t[:c]
+
+        return F.batch_norm(x, head(self.running_mean), head(self.running_var), head(self.weight), head(self.bias),
                             use_batch_stats, factor, self.eps)
 
 
