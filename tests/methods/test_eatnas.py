@@ -37,10 +37,10 @@ def evaluator():
     return StagedEvaluator(stages)
 
 
-def run(run_dir, strat, seed=0) -> SearchState:
+def run(run_dir, strat, seed=0, scope=None) -> SearchState:
     with Journal(run_dir) as journal:
         state = SearchState(TrialLog.replay(journal.read()), SPACE)
-        SearchLoop(journal, state, strat, evaluator(), InProcessExecutor(), seed).run()
+        SearchLoop(journal, state, strat, evaluator(), InProcessExecutor(), seed, scope=scope).run()
     return state
 
 
@@ -195,3 +195,12 @@ def test_real_training_on_two_datasets_then_train_py(tmp_path):
             "protocol.trainer.limit_train_batches=2", "protocol.trainer.limit_val_batches=1", "logger=none",
             f"hydra.run.dir={tmp_path / 'train'}")
     assert json.loads((tmp_path / "train" / "metrics.json").read_text())
+
+
+def test_the_progress_line_shows_the_best_of_the_answer_stage(tmp_path, caplog):
+    with caplog.at_level("INFO", logger="lsnas.methods.multitrial.loop"):
+        state = run(tmp_path, strategy(source_trials=4, target_trials=4), scope={"stage": "target"})
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("trial ")]
+    best = state.where(stage="target").best()
+    assert f"best {best.score:.4f} (trial {best.k})" in lines[-1]
+    assert "best - (trial -)" in lines[0]  # no target trial yet while stage 1 runs

@@ -38,12 +38,13 @@ def trial_rng(seed: int, k: int) -> random.Random:
 class SearchLoop:
     def __init__(self, journal: Journal, state: SearchState, strategy: Strategy, evaluator: Evaluator,
                  executor: Executor, seed: int, max_failure_rate: float = 0.5, min_trials_for_rate: int = 5,
-                 max_retries: int = 2, on_result: Callable[[Trial], None] | None = None):
+                 max_retries: int = 2, on_result: Callable[[Trial], None] | None = None, scope: dict | None = None):
         self.journal, self.state, self.strategy = journal, state, strategy
         self.evaluator, self.executor, self.seed = evaluator, executor, seed
         self._fingerprints: dict[int, str] = {}  # id of a routed evaluator -> its fingerprint
         self.max_failure_rate, self.min_trials_for_rate = max_failure_rate, min_trials_for_rate
         self.max_retries, self.on_result = max_retries, on_result
+        self.scope = dict(scope or {})  # the tags of the trials whose best the progress line shows (a stage)
         self._events: list[dict] = []
         self._submit: collections.deque[int] = collections.deque()  # journaled, not yet handed to the executor
         self._in_flight: dict[tuple[str, str], int] = {}  # (digest, fingerprint) -> the k evaluating it
@@ -154,7 +155,7 @@ class SearchLoop:
 
     # -- feedback and stopping -------------------------------------------------------------
     def _progress(self, trial: Trial) -> None:
-        best = self.state.best()
+        best = self.state.where(**self.scope).best() if self.scope else self.state.best()
         finished = len(self.log.results)
         total = max(self.strategy.num_trials, len(self.log.asks))
         elapsed = time.perf_counter() - self._started

@@ -179,7 +179,7 @@ def run_search(cfg: DictConfig, run_dir: Path, space: SearchSpace, strategy: Str
         trial_logger = TrialLogger(cfg, state.where(**(scope or {}))) if log_trials else None
         loop = SearchLoop(journal, state, strategy, evaluator, executor, seed=cfg.seed,
                           max_failure_rate=cfg.method.max_failure_rate,
-                          max_retries=max_retries, on_result=trial_logger)
+                          max_retries=max_retries, on_result=trial_logger, scope=scope)
         loop.record({"event": "session", "config": config, "time": round(time.time(), 3),
                      "num_trials": strategy.num_trials, "resumed": bool(trial_log.asks)})
         try:
