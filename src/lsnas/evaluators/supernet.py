@@ -9,6 +9,7 @@ MACs targets of the coarse-to-fine selection). The supernet and the data are loa
 
 from __future__ import annotations
 
+from itertools import islice
 from pathlib import Path
 
 import torch
@@ -57,6 +58,14 @@ def load_supernet(path: str | Path):
     return _SUPERNETS[key]
 
 
+def calibrate(net, data, size: int, batches: int) -> int:
+    """Re-estimate the active child's BN statistics on the first ``batches`` training batches of ``data``,
+    resized to the child's ``size``; the number of batches used."""
+    calib = [SupernetEvaluator.resized(x, size) for x, _ in islice(data.train_dataloader(), batches)]
+    recalibrate_bn(net, calib)
+    return len(calib)
+
+
 @EVALUATORS.register("supernet")
 class SupernetEvaluator(Evaluator):
     spaces = ("bignas_mbconv",)
@@ -96,12 +105,7 @@ class SupernetEvaluator(Evaluator):
             raise InvalidArchitecture(f"{cost['macs']:,} MACs exceed evaluator.max_macs={self.max_macs:,.0f}")
         data = datamodule_for(self.dataset, self.batch_size)
         data.setup("fit")
-        calib = []
-        for i, (x, _) in enumerate(data.train_dataloader()):
-            if i >= self.calib_batches:
-                break
-            calib.append(self.resized(x, size))
-        recalibrate_bn(net, calib)
+        used = calibrate(net, data, size, self.calib_batches)
         net.eval()
         correct = total = 0
         for i, (x, y) in enumerate(data.val_dataloader()):
@@ -109,5 +113,5 @@ class SupernetEvaluator(Evaluator):
                 break
             correct += int((net(self.resized(x, size)).argmax(-1) == y).sum())
             total += len(y)
-        return Result(score=correct / max(total, 1), cost={**cost, "calib_batches": len(calib)},
+        return Result(score=correct / max(total, 1), cost={**cost, "calib_batches": used},
                       metrics={"val_images": total})

@@ -20,9 +20,8 @@ import torch
 from omegaconf import OmegaConf
 
 from lsnas.arch import ARCH_FILENAME, Architecture
-from lsnas.evaluators.supernet import SupernetEvaluator, load_supernet
+from lsnas.evaluators.supernet import calibrate, load_supernet
 from lsnas.evaluators.train import datamodule_for
-from lsnas.spaces.bignas import recalibrate_bn
 
 
 def extract(run_dir: str | Path, arch: Architecture, out: str | Path, calib_batches: int = 8,
@@ -32,13 +31,7 @@ def extract(run_dir: str | Path, arch: Architecture, out: str | Path, calib_batc
     net.set_active_subnet(arch.genotype)
     data = datamodule_for(OmegaConf.to_container(cfg.dataset, resolve=True), batch_size)
     data.setup("fit")
-    size = arch.genotype["resolution"]
-    batches = []
-    for i, (x, _) in enumerate(data.train_dataloader()):
-        if i >= calib_batches:
-            break
-        batches.append(SupernetEvaluator.resized(x, size))
-    recalibrate_bn(net, batches)
+    calibrate(net, data, arch.genotype["resolution"], calib_batches)
     child = net.extract_subnet()
     out = Path(out)
     arch.save(out / ARCH_FILENAME)
