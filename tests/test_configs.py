@@ -100,7 +100,7 @@ def test_every_experiment_composes_and_names_a_real_protocol(experiment):
 
 @pytest.mark.parametrize("name", ["search", "train"])
 def test_wandb_logger_metadata_in_the_config(name):
-    cfg = compose_config(name, "study=transfer-v1", "seed=3")
+    cfg = compose_config(name, "group=transfer-v1", "seed=3")
     wandb = cfg.logger.wandb
     assert wandb.group == "transfer-v1" and wandb.job_type == name
     tags = [t for t in OmegaConf.to_container(wandb.tags, resolve=True)]

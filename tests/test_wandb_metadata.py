@@ -24,7 +24,7 @@ def offline(tmp_path, monkeypatch):
 def test_offline_wandb_run_metadata(offline, name, overrides, tags):
     import wandb
 
-    cfg = compose_config(name, *overrides, "study=transfer-v1", f"logger.wandb.save_dir={offline}")
+    cfg = compose_config(name, *overrides, "group=transfer-v1", f"logger.wandb.save_dir={offline}")
     (logger,) = make_loggers(cfg)
     run = logger.experiment
     try:

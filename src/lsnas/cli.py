@@ -85,8 +85,17 @@ def run_task(target: str, cfg, run_dir: str):
         if user_error is None or full_errors():
             raise
         print(f"error: {user_error}", file=sys.stderr)
+        if _in_multirun():  # one job of a sweep failed: the sweep records it and goes on
+            raise
         print("(set HYDRA_FULL_ERROR=1 for the traceback)", file=sys.stderr)
         sys.exit(USAGE_ERROR)
+
+
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def run_cli(main: Callable[[], object]) -> None:

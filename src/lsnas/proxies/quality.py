@@ -15,39 +15,14 @@ import argparse
 import csv
 import io
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
+from lsnas.analysis.stats import COEFFICIENTS, correlation
 from lsnas.methods.multitrial.journal import Journal, TrialLog
 from lsnas.proxies.base import PROXIES, get_proxy
 from lsnas.utils.io import atomic_write_text
-
-COEFFICIENTS = {"kendall_tau": lambda x, y: stats.kendalltau(x, y).statistic,
-                "spearman_rho": lambda x, y: stats.spearmanr(x, y).statistic}
-
-
-def correlation(x, y, coefficient: str, resamples: int = 1000, confidence: float = 0.95,
-                seed: int = 0) -> tuple[float, float, float]:
-    """(coefficient, low, high) of ``x`` against ``y``; NaN throughout with fewer than 3 pairs or no spread.
-
-    A percentile bootstrap over pairs. Not scipy's ``bootstrap``: with few candidates some resamples repeat
-    one pair and have no coefficient, which makes its interval NaN; here they are left out."""
-    fn = COEFFICIENTS[coefficient]
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return math.nan, math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(x), size=(resamples, len(x)))
-    with warnings.catch_warnings():  # "an input array is constant": that resample is dropped
-        warnings.simplefilter("ignore")
-        boot = np.array([fn(x[i], y[i]) for i in draws], dtype=float)
-    boot = boot[np.isfinite(boot)]
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(boot, [alpha, 1 - alpha]) if boot.size else (math.nan, math.nan)
-    return float(fn(x, y)), float(low), float(high)
 
 
 def study_table(results: list[dict], resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> list[dict]:

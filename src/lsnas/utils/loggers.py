@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import netrc
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lightning.pytorch.loggers import WandbLogger
@@ -25,12 +25,13 @@ def wandb_has_credentials() -> bool:
 
 
 def wandb_logger(save_dir: str, project: str = "lsnas", mode: str = "auto", tags: Sequence[str] = (),
-                 **kwargs) -> WandbLogger:
+                 cell: Mapping | None = None, **kwargs) -> WandbLogger:
     """``mode``: auto (online with credentials, else offline), online, offline or disabled.
 
     Run files go under ``save_dir`` (the Hydra run dir); ``wandb sync <save_dir>/wandb/offline-run-*``
     uploads an offline run later. ``tags`` like ``method=`` with no value (a setting this kind of run
-    does not have) are dropped; W&B limits a tag to 64 characters.
+    does not have) are dropped; W&B limits a tag to 64 characters. ``cell``: a study's axes for this run
+    (method, source, target, ...), each set one added as a ``source=...`` tag so a dashboard can filter by it.
     """
     if mode not in ("auto", "online", "offline", "disabled"):
         raise ConfigError(f"logger.wandb.mode must be auto, online, offline or disabled, got {mode!r}")
@@ -39,7 +40,8 @@ def wandb_logger(save_dir: str, project: str = "lsnas", mode: str = "auto", tags
     os.environ.setdefault("WANDB_SILENT", "true")
     if mode == "disabled":
         kwargs["mode"] = "disabled"
-    tags = [str(t)[:64] for t in tags if t and not str(t).endswith("=")]
+    tags = [*tags, *(f"{k}={v}" for k, v in (cell or {}).items() if k != "job_type" and v is not None)]
+    tags = list(dict.fromkeys(str(t)[:64] for t in tags if t and not str(t).endswith("=")))
     logger = WandbLogger(save_dir=save_dir, project=project, offline=mode == "offline", tags=tags, **kwargs)
     # Lightning passes anonymous=None, which wandb >= 0.22 answers with a deprecation warning on every run.
     logger._wandb_init.pop("anonymous", None)

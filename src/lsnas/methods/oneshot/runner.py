@@ -59,6 +59,11 @@ def describe_search(cfg: DictConfig) -> str:
     return "; ".join(parts)
 
 
+def _metric(trainer: L.Trainer, name: str) -> float | None:
+    value = trainer.callback_metrics.get(name)
+    return None if value is None else float(value)
+
+
 def search(cfg: DictConfig, run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
     method_cls = get_class(cfg.method.module._target_)
@@ -99,6 +104,7 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict:
     summary = {"method": cfg.method.name, "space": cfg.space.name, "dataset": cfg.dataset.name,
                "seed": cfg.seed, "genotype": arch.genotype, "arch_digest": arch.digest,
                "epochs": trainer.current_epoch, "completed": trainer.current_epoch >= cfg.method.epochs,
+               "val_top1": _metric(trainer, "val/top1"),  # the supernet's, on the search's held-out half
                "wall_time_s": round(clock.elapsed_s, 2),
                "wall_time_this_run_s": round(fit_s, 2), "peak_memory_bytes": peak_memory_bytes(),
                "world_size": trainer.world_size, "ranks_consistent": consistent, "arch_digests": arch_digests,

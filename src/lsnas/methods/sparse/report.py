@@ -27,8 +27,8 @@ import math
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
+from lsnas.analysis.stats import mann_whitney
 from lsnas.methods.multitrial.journal import JOURNAL_FILENAME, Journal, TrialLog
 from lsnas.utils.io import atomic_write_json, atomic_write_text
 
@@ -73,13 +73,6 @@ def target_accuracy(rows: list[dict], target: float | None, fraction: float) -> 
 
 def epochs_to(curve: list[float], target: float) -> int | None:
     return next((i + 1 for i, v in enumerate(curve) if v >= target), None)
-
-
-def mann_whitney(a: list[float], b: list[float]) -> float:
-    """Two-sided p of the Mann-Whitney U test; NaN when a side is empty or nothing varies."""
-    if not a or not b or len(set(a) | set(b)) < 2:
-        return math.nan
-    return float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
 
 
 def summarize(rows: list[dict]) -> list[dict]:

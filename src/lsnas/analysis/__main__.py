@@ -1,0 +1,82 @@
+"""The transfer study from the command line.
+
+    python -m lsnas.analysis run study=<name> [overrides]       # stage 1, stage 2, collect, report
+    python -m lsnas.analysis plan study=<name>                  # dry run: runs per stage, what is done, the cost
+    python -m lsnas.analysis search study=<name>                # stage 1 only (every search, a Hydra multirun)
+    python -m lsnas.analysis transfer study=<name>              # stage 2 only (every found arch x target x protocol)
+    python -m lsnas.analysis collect study=<name> | <study dir> # the tidy table (table.csv, table.parquet)
+    python -m lsnas.analysis report <study dir | table.csv | table.parquet>   # the report, from the table alone
+
+Rerunning a command skips finished runs and resumes interrupted ones; ``--rerun-failed`` reruns failed ones.
+Overrides reach into the study definition (``study.search.seeds=[0]``, ``study.launcher=joblib``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lsnas.errors import UserError
+
+COMMANDS = ("run", "plan", "search", "transfer", "collect", "report")
+
+
+def _study(args):
+    from lsnas.analysis.runner import load_study, study_from_dir
+
+    if args.path is not None:
+        return study_from_dir(args.path)
+    return load_study(args.overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lsnas.analysis", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("command", choices=COMMANDS)
+    parser.add_argument("args", nargs="*", help="study=<name> and overrides, or a study dir / table (collect, report)")
+    parser.add_argument("--rerun-failed", action="store_true", help="rerun the runs that failed (default: skip them)")
+    parser.add_argument("--out", help="report: where to write it (default: next to the table)")
+    parser.add_argument("--wandb", choices=("auto", "online", "offline", "disabled"), default=None,
+                        help="report: also log the table and figures to one W&B run of the study")
+    args = parser.parse_args(argv)
+    paths = [a for a in args.args if "=" not in a]
+    args.overrides = [a for a in args.args if "=" in a]
+    args.path = Path(paths[0]) if paths else None
+    try:
+        return _dispatch(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args) -> int:
+    from lsnas.analysis import report, runner
+    from lsnas.analysis.collect import collect, write_table
+
+    if args.command == "report" and args.path is not None and args.path.is_file():
+        report.write_report(report.read_table(args.path), Path(args.out or args.path.parent), wandb_mode=args.wandb)
+        return 0
+    study = _study(args)
+    if args.command == "plan":
+        print(runner.describe_plan(study))
+        return 0
+    if args.command in ("run", "search", "transfer"):
+        runner.check_composes(study)
+        runner.save_definition(study)
+        print(runner.describe_plan(study), flush=True)
+        for stage in runner.STAGES:
+            if args.command in ("run", stage):
+                runner.run_stage(study, stage, rerun_failed=args.rerun_failed)
+        if args.command != "run":
+            return 0
+    table = collect(study)
+    write_table(table, study.dir)
+    if args.command in ("run", "report"):
+        report.write_report(table, Path(args.out or study.dir), wandb_mode=args.wandb,
+                            settings=study.cfg.get("analysis"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

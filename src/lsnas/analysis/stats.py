@@ -1,0 +1,121 @@
+"""The statistics every lsnas report uses: rank correlations with bootstrap intervals, means with
+bootstrap intervals, differences of means with a named test. Pure functions over arrays.
+
+Intervals are percentile bootstraps of our own rather than ``scipy.stats.bootstrap``: with few runs some
+resamples repeat one value (or one pair) and have no statistic, which makes scipy's interval NaN; here
+those resamples are left out. The tests themselves are scipy's.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+COEFFICIENTS = {"kendall_tau": lambda x, y: stats.kendalltau(x, y).statistic,
+                "spearman_rho": lambda x, y: stats.spearmanr(x, y).statistic}
+
+
+def _percentiles(boot: np.ndarray, confidence: float) -> tuple[float, float]:
+    boot = boot[np.isfinite(boot)]
+    if not boot.size:
+        return math.nan, math.nan
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(boot, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def correlation(x, y, coefficient: str, resamples: int = 1000, confidence: float = 0.95,
+                seed: int = 0) -> tuple[float, float, float]:
+    """(coefficient, low, high) of ``x`` against ``y``; NaN throughout with fewer than 3 pairs or no spread.
+    The interval is a percentile bootstrap over pairs (resampled together)."""
+    fn = COEFFICIENTS[coefficient]
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(x), size=(resamples, len(x)))
+    with warnings.catch_warnings():  # "an input array is constant": that resample is dropped
+        warnings.simplefilter("ignore")
+        boot = np.array([fn(x[i], y[i]) for i in draws], dtype=float)
+    return (float(fn(x, y)), *_percentiles(boot, confidence))
+
+
+@dataclass(frozen=True)
+class Interval:
+    value: float
+    low: float
+    high: float
+
+    @property
+    def excludes_zero(self) -> bool:
+        return bool(self.low > 0 or self.high < 0)
+
+
+def mean_interval(values, resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> Interval:
+    """The mean with a percentile-bootstrap interval (NaN bounds with fewer than 2 values)."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return Interval(math.nan, math.nan, math.nan)
+    if v.size < 2:
+        return Interval(float(v.mean()), math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    boot = v[rng.integers(0, v.size, size=(resamples, v.size))].mean(axis=1)
+    return Interval(float(v.mean()), *_percentiles(boot, confidence))
+
+
+def difference_interval(a, b, resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> Interval:
+    """mean(a) - mean(b), each side resampled on its own (independent groups)."""
+    a, b = (np.asarray(v, float) for v in (a, b))
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if not a.size or not b.size:
+        return Interval(math.nan, math.nan, math.nan)
+    value = float(a.mean() - b.mean())
+    if a.size < 2 and b.size < 2:
+        return Interval(value, math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    boot = (a[rng.integers(0, a.size, size=(resamples, a.size))].mean(axis=1)
+            - b[rng.integers(0, b.size, size=(resamples, b.size))].mean(axis=1))
+    return Interval(value, *_percentiles(boot, confidence))
+
+
+def mann_whitney(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided p of the Mann-Whitney U test; NaN when a side is empty or nothing varies."""
+    a, b = [float(v) for v in a if math.isfinite(v)], [float(v) for v in b if math.isfinite(v)]
+    if not a or not b or len(set(a) | set(b)) < 2:
+        return math.nan
+    return float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+
+
+def wilcoxon(differences: Sequence[float]) -> float:
+    """Two-sided p of the Wilcoxon signed-rank test of paired differences; NaN below 2 non-zero pairs."""
+    d = np.asarray(differences, float)
+    d = d[np.isfinite(d)]
+    if np.count_nonzero(d) < 2:
+        return math.nan
+    return float(stats.wilcoxon(d).pvalue)
+
+
+def grouped_bootstrap(groups: dict[str, np.ndarray], statistic: Callable[[dict[str, float]], float],
+                      resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """A statistic of the groups' means (a rank correlation between two method rankings, say), with an
+    interval from resampling the runs within every group independently (over seeds and architectures)."""
+    groups = {k: np.asarray(v, float) for k, v in groups.items()}
+    means = {k: float(v.mean()) for k, v in groups.items()}
+    value = statistic(means)
+    rng = np.random.default_rng(seed)
+    boot = np.empty(resamples)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in range(resamples):
+            boot[i] = statistic({k: float(v[rng.integers(0, v.size, v.size)].mean()) for k, v in groups.items()})
+    return (float(value), *_percentiles(boot, confidence))
+
+
+def p_text(p: float) -> str:
+    return "n/a" if not math.isfinite(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
