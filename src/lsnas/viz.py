@@ -20,7 +20,7 @@ OP_COLORS = {"max_pool_3x3": "#1f77b4", "avg_pool_3x3": "#17becf", "skip_connect
              "dil_conv_5x5": "#9467bd"}
 
 
-def _save(fig, path: str | os.PathLike) -> Path:
+def save_figure(fig, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
@@ -60,7 +60,7 @@ def plot_cell(genotype: dict, kind: str, path: str | os.PathLike) -> Path:
     ax.set_xlim(-0.6, out[0] + 0.6)
     ax.set_ylim(-2.4, 2.4)
     ax.axis("off")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def edge_labels() -> list[str]:
@@ -80,7 +80,7 @@ def plot_edge_weights(weights: dict[str, np.ndarray], path: str | os.PathLike, t
         fig.colorbar(im, ax=ax, shrink=0.8)
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_search_trace(trials, path: str | os.PathLike, title: str = "") -> Path:
@@ -108,7 +108,7 @@ def plot_search_trace(trials, path: str | os.PathLike, title: str = "") -> Path:
     axes[0].legend(loc="lower right", fontsize=8)
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_proxy_scatter(results: list[dict], rows: list[dict], path: str | os.PathLike, columns: int = 4) -> Path:
@@ -138,7 +138,7 @@ def plot_proxy_scatter(results: list[dict], rows: list[dict], path: str | os.Pat
         ax.axis("off")
     for ax in axes[:, 0]:
         ax.set_ylabel("trained accuracy", fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_spline_trace(trials, path: str | os.PathLike) -> Path:
@@ -161,7 +161,7 @@ def plot_spline_trace(trials, path: str | os.PathLike) -> Path:
     ax.set_ylabel("score")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_spline_slices(spline, best: np.ndarray, names: list[str], path: str | os.PathLike, points=None,
@@ -190,7 +190,7 @@ def plot_spline_slices(spline, best: np.ndarray, names: list[str], path: str | o
         fig.colorbar(contour, ax=ax, shrink=0.8)
     for ax in axes.flat[len(pairs):]:
         ax.axis("off")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 SPARSE_COLORS = {"dense": "#2ca02c", "searched": "#d62728", "random": "#1f77b4"}
@@ -213,7 +213,7 @@ def plot_sparse_accuracy(summary: list[dict], path: str | os.PathLike, metric: s
     ax.set_ylabel(f"final {metric}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_sparse_convergence(rows: list[dict], target: float, path: str | os.PathLike) -> Path:
@@ -239,7 +239,7 @@ def plot_sparse_convergence(rows: list[dict], target: float, path: str | os.Path
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("validation top-1")
     axes[0][0].legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_population_quality(generations, path: str | os.PathLike, title: str = "") -> Path:
@@ -263,7 +263,7 @@ def plot_population_quality(generations, path: str | os.PathLike, title: str = "
     axes[0][0].legend(loc="lower right", fontsize=8)
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 BLOCK_COLORS = {"sep": "#9ecae1", "mb3": "#a1d99b", "mb6": "#fdae6b"}
@@ -287,7 +287,7 @@ def plot_blocks(genotype: dict, channels: list[int], strides: list[int], path: s
     ax.set_ylim(-2.0, 1.5)
     ax.axis("off")
     ax.set_title(title or f"{genotype['activation']}, shape-changing skips: {genotype['shape_skip']}")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_selection(trials, selected: list[dict], path: str | os.PathLike, title: str = "") -> Path:
@@ -309,4 +309,4 @@ def plot_selection(trials, selected: list[dict], path: str | os.PathLike, title:
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -56,8 +56,10 @@ def test_cifar_class_folder_format(tmp_path):
     assert dm.detect_format() == "folder"
     dm.setup()
     assert len(dm.train_set) == 10 and len(dm.val_set) == 10 and len(dm.test_set) == 10
-    x, y = dm.test_set[3]
-    assert x.shape == (3, 32, 32) and y == 3
+    assert dm.test_set[3][0].shape == (3, 32, 32) and dm.load_raw()[1][3][1] == 3  # class i's folder: label i
+    # read in a fixed mixed order, so capped test batches see every class, not the first classes' folders
+    labels = [int(dm.test_set[i][1]) for i in range(10)]
+    assert sorted(labels) == list(range(10)) and labels != list(range(10))
 
 
 def test_cifar_folder_with_wrong_class_count_is_an_error(tmp_path):

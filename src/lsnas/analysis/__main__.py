@@ -54,8 +54,12 @@ def _dispatch(args) -> int:
     from lsnas.analysis import report, runner
     from lsnas.analysis.collect import collect, write_table
 
-    if args.command == "report" and args.path is not None and args.path.is_file():
-        report.write_report(report.read_table(args.path), Path(args.out or args.path.parent), wandb_mode=args.wandb)
+    path = args.path
+    if args.command == "report" and path is not None and not (path / "study.yaml").is_file():
+        # a table (or a folder holding one) alone: a cluster's results analysed on a laptop
+        table_dir = path if path.is_dir() else path.parent
+        report.write_report(report.read_table(path), Path(args.out or table_dir), wandb_mode=args.wandb,
+                            table_dir=table_dir)
         return 0
     study = _study(args)
     if args.command == "plan":
@@ -74,7 +78,7 @@ def _dispatch(args) -> int:
     write_table(table, study.dir)
     if args.command in ("run", "report"):
         report.write_report(table, Path(args.out or study.dir), wandb_mode=args.wandb,
-                            settings=study.cfg.get("analysis"))
+                            settings=study.cfg.get("analysis"), table_dir=study.dir)
     return 0
 
 

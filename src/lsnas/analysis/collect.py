@@ -92,7 +92,7 @@ def collect(study: Study) -> pd.DataFrame:
         search_status = run_status(study.dir / search.subdir, "search")
         part = _search_part(study, search.subdir)
         if search_status["status"] != "complete":
-            for target in study.targets:
+            for target in (t for t in study.targets if study.trains_on(search.axes["source"], t)):
                 for protocol in study.target_protocols:
                     rows.append({**search.axes, "target": target, "target_protocol": protocol,
                                  "status": search_status["status"], "stage": "search",

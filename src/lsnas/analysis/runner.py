@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from lsnas.analysis.study import STATUS_FILENAME, Cell, Study, _read_json, run_status
 from lsnas.errors import ConfigError
@@ -145,8 +145,8 @@ def describe_plan(study: Study) -> str:
              _line("stage 2 transfer", transfers, t_status,
                    _estimate(study, transfers, t_status, lambda c: (c.axes["target"], c.axes["target_protocol"])))]
     if waiting:
-        per_search = len(study.targets) * len(study.target_protocols)
-        lines.append(f"    + {len(waiting) * per_search} transfer runs once {len(waiting)} searches finish")
+        later = sum(study.trains_on(c.axes["source"], t) for c in waiting for t in study.targets)
+        lines.append(f"    + {later * len(study.target_protocols)} transfer runs once {len(waiting)} searches finish")
     failed = [c for group, status in ((searches, s_status), (transfers, t_status))
               for c, s in zip(group, status) if s == "failed"]
     for cell in failed:

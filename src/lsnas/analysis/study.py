@@ -5,7 +5,8 @@ protocols x seeds, each cell a ``search.py`` run; a method marked ``source_free`
 baseline reads no data) runs once per search protocol and seed, with source ``none``. Stage 2 (transfer) is
 every architecture stage 1 found x targets x target protocols, each a ``train.py`` run; its architectures
 are read from stage 1's run dirs, never listed by hand. A target whose name is also a source's is that
-source: the same architectures trained on their source and on the targets (questions i and iv).
+source: the same architectures trained on their source and on the targets (questions i and iv);
+``transfer.sources_as_targets: own`` trains on such a target only the architectures searched on it.
 
 Each cell's run dir is named by its axes (``search/<method>/<source>/<protocol>/seed<k>``,
 ``transfer/<...>/<target>/<target protocol>``), so a rerun of the study finds what is done, resumes what
@@ -78,6 +79,9 @@ class Study:
         self.seeds = [int(k) for k in s.seeds]
         self.source_free = [str(m) for m in (s.get("source_free") or [])]
         self.baseline = cfg.get("baseline")
+        self.sources_as_targets = str(t.get("sources_as_targets") or "all")
+        if self.sources_as_targets not in ("all", "own"):
+            raise ConfigError(f"study.transfer.sources_as_targets={self.sources_as_targets!r}: use all or own")
         self.proxies_of = {str(k): [str(v) for v in vs] for k, vs in (cfg.get("proxies_of") or {}).items()}
         for m in self.source_free:
             if m not in self.methods:
@@ -119,6 +123,8 @@ class Study:
                 waiting.append(search)
                 continue
             for target, target_overrides in self.targets.items():
+                if not self.trains_on(search.axes["source"], target):
+                    continue
                 for protocol, protocol_overrides in self.target_protocols.items():
                     axes = {**search.axes, "target": target, "target_protocol": protocol}
                     subdir = f"transfer/{search.subdir.removeprefix('search/')}/{target}/{protocol}"
@@ -126,6 +132,15 @@ class Study:
                                  *self._common(axes, "transfer"))
                     cells.append(Cell("transfer", axes, subdir, overrides, arch_from=search.subdir))
         return cells, waiting
+
+    def trains_on(self, source: str, target: str) -> bool:
+        """Whether architectures searched on ``source`` are trained on ``target``. With
+        ``transfer.sources_as_targets: own``, a target that is also a source trains only the architectures
+        searched on it and the source-free ones (question iv needs no more, and it saves a stage's worth of
+        runs); ``all`` trains every architecture everywhere."""
+        if target not in self.sources or self.sources_as_targets == "all":
+            return True
+        return source in (target, NO_SOURCE)
 
     def _common(self, axes: dict, job_type: str) -> list[str]:
         """Per cell: the seed, the W&B group and job type, the axes (``cell.*``: tags and flat config keys)

@@ -76,6 +76,13 @@ def split_indices(n: int, holdout_fraction: float, seed: int) -> tuple[np.ndarra
     return np.sort(perm[n_out:]), perm[:n_out]
 
 
+def evaluation_order(n: int, seed: int) -> np.ndarray:
+    """A fixed random order for an evaluation split read in place (a test set, a proxy's architecture half):
+    metrics over the whole split do not depend on it, and a capped number of batches (``limit_val_batches``,
+    ``limit_test_batches``) then sees a sample of every class, not the first classes of a class-sorted folder."""
+    return np.random.default_rng(seed).permutation(n)
+
+
 class TransformSubset(Dataset):
     """A view of ``base`` at ``indices`` (all when None) with its own transform."""
 
@@ -191,7 +198,7 @@ class ImageClassificationDataModule(L.LightningDataModule, abc.ABC):
         train_idx, val_idx = split_indices(len(raw_train), self.val_fraction, self.split_seed)
         self.train_set = TransformSubset(raw_train, train_idx, self.train_transform())
         self.val_set = TransformSubset(raw_train, val_idx, self.eval_transform())
-        self.test_set = TransformSubset(raw_test, None, self.eval_transform())
+        self.test_set = TransformSubset(raw_test, evaluation_order(len(raw_test), self.split_seed), self.eval_transform())
 
     def train_sampler(self, dataset: Dataset, stream: int) -> Sampler:
         # Training order from (seed, epoch): resumed runs see the same data as uninterrupted ones.

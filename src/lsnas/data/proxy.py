@@ -22,7 +22,7 @@ import numpy as np
 import lsnas.data.imagenet  # noqa: F401
 import lsnas.data.imagenet22k  # noqa: F401
 import lsnas.data.tiny_imagenet  # noqa: F401
-from lsnas.data.base import TransformSubset
+from lsnas.data.base import TransformSubset, evaluation_order
 from lsnas.data.index import ImageIndex, cache_key, take_count
 from lsnas.data.indexed import IndexedImageDataModule, source_family
 from lsnas.data.records import IndexedImageDataset
@@ -137,9 +137,8 @@ class ImageNetProxyDataModule(IndexedImageDataModule):
         train, test = self.raw()
         self.train_set = TransformSubset(train, None, self.train_transform())
         val = self._dataset("val")  # class-sorted: mixed, so capped validation batches see every class
-        self.val_set = TransformSubset(val, np.random.default_rng(self.split_seed).permutation(len(val)),
-                                       self.eval_transform())
-        self.test_set = TransformSubset(test, None, self.eval_transform())
+        self.val_set = TransformSubset(val, evaluation_order(len(val), self.split_seed), self.eval_transform())
+        self.test_set = TransformSubset(test, evaluation_order(len(test), self.split_seed), self.eval_transform())
 
     def search_halves(self, train_portion: float, seed: int):
         """The rules' train part trains the weights and their val part the architecture (PC-DARTS's
@@ -152,4 +151,4 @@ class ImageNetProxyDataModule(IndexedImageDataModule):
                  "method.train_portion is not used", self.name, len(train), len(val))
         return (TransformSubset(train, None, self.train_transform()),
                 TransformSubset(val, None, self.train_transform()),
-                TransformSubset(val, None, self.eval_transform()))
+                TransformSubset(val, evaluation_order(len(val), seed), self.eval_transform()))

@@ -1,0 +1,131 @@
+"""The study's figures, each from a result table of ``analyze`` (matplotlib, written atomically by viz)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from lsnas.viz import save_figure  # noqa: E402
+
+
+def _panels(n: int, width: float = 4.6, height: float = 3.4):
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
+def grouped_bars(summary: pd.DataFrame, path: str | os.PathLike, metric: str = "test top-1 (%)") -> Path:
+    """Per (target, target protocol): the mean per method, one bar per source, with the bootstrap interval."""
+    panels = list(summary.groupby(["target", "target_protocol", "search_protocol"]))
+    fig, axes = _panels(len(panels), width=5.2)
+    sources = sorted(set(summary["source"]))
+    colours = dict(zip(sources, plt.cm.tab10.colors))
+    for ax, ((target, tp, sp), part) in zip(axes, panels):
+        methods = sorted(set(part["method"]))
+        width = 0.8 / max(len(sources), 1)
+        for j, source in enumerate(sources):
+            rows = part[part["source"] == source].set_index("method").reindex(methods)
+            x = np.arange(len(methods)) + (j - (len(sources) - 1) / 2) * width
+            err = np.array([rows["mean"] - rows["ci_low"], rows["ci_high"] - rows["mean"]])
+            ax.bar(x, rows["mean"], width, label=source, color=colours[source],
+                   yerr=np.nan_to_num(err), capsize=2, error_kw={"elinewidth": 0.8})
+        ax.set_xticks(np.arange(len(methods)), methods, rotation=20)
+        ax.set_title(f"on {target} ({tp} recipe)" + (f", {sp} search" if summary["search_protocol"].nunique() > 1 else ""),
+                     fontsize=10)
+        ax.set_ylabel(metric)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(title="searched on", fontsize=8, title_fontsize=8)
+    fig.suptitle("Mean over seeds with 95% bootstrap intervals")
+    return save_figure(fig, path)
+
+
+def source_vs_target(rows: pd.DataFrame, path: str | os.PathLike, metric: str = "target_top1") -> Path | None:
+    """Each architecture's top-1 on its source against on a target, a panel per (target, protocol), coloured by
+    method, with Kendall's tau of each method in the legend."""
+    pairs = rows[rows["source_top1"].notna() & (rows["target"] != rows["source"])]
+    if pairs.empty:
+        return None
+    panels = list(pairs.groupby(["target", "target_protocol"]))
+    fig, axes = _panels(len(panels))
+    methods = sorted(set(pairs["method"]))
+    colours = dict(zip(methods, plt.cm.tab10.colors))
+    for ax, ((target, tp), part) in zip(axes, panels):
+        for method, group in part.groupby("method"):
+            tau = stats.kendalltau(group["source_top1"], group[metric]).statistic if len(group) > 2 else math.nan
+            ax.scatter(group["source_top1"], group[metric], s=22, color=colours[method],
+                       label=f"{method} (tau {tau:.2f})" if math.isfinite(tau) else method)
+        tau_all = stats.kendalltau(part["source_top1"], part[metric]).statistic if len(part) > 2 else math.nan
+        ax.set_title(f"{target}, {tp} recipe: all tau {tau_all:.2f}", fontsize=10)
+        ax.set_xlabel("top-1 on its source (%)")
+        ax.set_ylabel(f"top-1 on {target} (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return save_figure(fig, path)
+
+
+def correlation_heatmap(rows: pd.DataFrame, path: str | os.PathLike, metric: str = "target_top1") -> Path | None:
+    """Kendall's tau between the method rankings of every pair of settings (source -> target, recipe)."""
+    means = rows.groupby(["source", "target", "target_protocol", "method"])[metric].mean()
+    settings = sorted({k[:3] for k in means.index if k[0] != "none"})
+    baseline_free = means[[k[0] != "none" for k in means.index]]
+    if len(settings) < 2:
+        return None
+    rankings = {}
+    for setting in settings:
+        own = baseline_free.loc[setting]
+        extra = means.loc[("none", *setting[1:])] if ("none", *setting[1:]) in {k[:3] for k in means.index} else None
+        rankings[setting] = pd.concat([own, extra]) if extra is not None else own
+    n = len(settings)
+    matrix = np.full((n, n), np.nan)
+    for (i, a), (j, b) in itertools.product(enumerate(settings), repeat=2):
+        common = sorted(set(rankings[a].index) & set(rankings[b].index))
+        if len(common) >= 3:
+            matrix[i, j] = stats.kendalltau(rankings[a][common], rankings[b][common]).statistic
+    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * n, 0.6 + 0.5 * n))
+    image = ax.imshow(matrix, cmap="RdBu", vmin=-1, vmax=1)
+    labels = [f"{s} -> {t} ({p})" for s, t, p in settings]
+    ax.set_xticks(range(n), labels, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(n), labels, fontsize=7)
+    for i, j in itertools.product(range(n), repeat=2):
+        if math.isfinite(matrix[i, j]):
+            ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=6)
+    fig.colorbar(image, ax=ax, label="Kendall's tau of the method rankings")
+    ax.set_title("Do settings rank the methods alike?", fontsize=10)
+    return save_figure(fig, path)
+
+
+def baseline_forest(versus: pd.DataFrame, path: str | os.PathLike) -> Path | None:
+    """Every (method, source) minus the random-sampling baseline, with its interval, a panel per target."""
+    if versus.empty:
+        return None
+    panels = list(versus.groupby(["target", "target_protocol", "search_protocol"]))
+    fig, axes = _panels(len(panels), width=5.0, height=0.6 + 0.32 * versus.groupby(["method", "source"]).ngroups)
+    for ax, ((target, tp, _), part) in zip(axes, panels):
+        part = part.sort_values(["method", "source"])
+        y = np.arange(len(part))
+        colours = ["tab:green" if s and d > 0 else "tab:red" if s else "tab:gray"
+                   for s, d in zip(part["significant"], part["difference"])]
+        ax.errorbar(part["difference"], y, xerr=np.nan_to_num([part["difference"] - part["ci_low"],
+                                                               part["ci_high"] - part["difference"]]),
+                    fmt="none", ecolor="0.5", capsize=2)
+        ax.scatter(part["difference"], y, color=colours, zorder=3)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_yticks(y, [f"{m} / {s}" for m, s in zip(part["method"], part["source"])], fontsize=8)
+        ax.set_xlabel("difference to random sampling (points)")
+        ax.set_title(f"on {target} ({tp} recipe)", fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle("Against the random-sampling baseline (green/red: significant)", fontsize=10)
+    return save_figure(fig, path)
