@@ -8,6 +8,8 @@
     python -m lsnas.analysis report <study dir | table.csv | table.parquet>   # the report, from the table alone
 
 Rerunning a command skips finished runs and resumes interrupted ones; ``--rerun-failed`` reruns failed ones.
+Exit status: 0 done (failed runs are listed, not fatal), 2 a mistake in the command or the study, 3 interrupted
+(a stage stopped before its runs finished: rerun the same command to resume).
 Overrides reach into the study definition (``study.search.seeds=[0]``, ``study.launcher=joblib``).
 """
 
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from lsnas.errors import UserError
 
+INTERRUPTED = 3  # a stage stopped before its runs finished: rerun the same command to resume
 COMMANDS = ("run", "plan", "search", "transfer", "collect", "report")
 
 
@@ -43,8 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     paths = [a for a in args.args if "=" not in a]
     args.overrides = [a for a in args.args if "=" in a]
     args.path = Path(paths[0]) if paths else None
+    from lsnas.analysis.runner import StageInterrupted
+
     try:
         return _dispatch(args)
+    except StageInterrupted as error:
+        print(f"interrupted: {error}", file=sys.stderr)
+        return INTERRUPTED
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -19,7 +19,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from lsnas.analysis.study import STATUS_FILENAME, Cell, Study, _read_json, run_status
-from lsnas.errors import ConfigError
+from lsnas.errors import ConfigError, UserError
 from lsnas.utils.io import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,10 @@ LAUNCHERS = {"basic": "basic", "joblib": "joblib", "slurm": "slurm"}
 def load_study(overrides: list[str]) -> Study:
     """The study ``conf/analysis.yaml`` composes with ``overrides`` (``study=<name>``, ``study.search.seeds=[0]``)."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="analysis"):
-        cfg = compose("analysis", overrides=overrides)
+        try:
+            cfg = compose("analysis", overrides=overrides)
+        except Exception as error:  # Hydra's message names the override (a list element holding '=' needs quotes)
+            raise ConfigError(f"the study's overrides do not compose: {error}") from None
     study_cfg = OmegaConf.create(OmegaConf.to_container(cfg.study, resolve=True))
     return Study(study_cfg)
 
@@ -87,13 +90,20 @@ def run_stage(study: Study, stage: str, rerun_failed: bool = False) -> dict[str,
         command = stage_command(study, stage, plan)
         print(f"{stage}: running {len(pending)} of {len(cells)} runs\n  {shlex.join(command)}", flush=True)
         proc = subprocess.run(command, cwd=ROOT, stdin=subprocess.DEVNULL)
-        if proc.returncode < 0:
-            raise KeyboardInterrupt(f"the {stage} stage was killed by signal {-proc.returncode}")
         if proc.returncode != 0:
-            raise RuntimeError(f"the {stage} stage's sweep exited with status {proc.returncode} (its output is above)")
+            raise StageInterrupted(f"the {stage} stage's sweep exited with status {proc.returncode} (its output is "
+                                   "above); rerun the same command to resume it")
     counts = Counter(statuses(study, study.cells(stage)))
     print(f"{stage}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), flush=True)
+    unfinished = counts.get("pending", 0) + counts.get("interrupted", 0)
+    if pending and unfinished:  # a job stopped without finishing or failing (a signal): not done, resume later
+        raise StageInterrupted(f"the {stage} stage ended with {unfinished} runs unfinished (interrupted); rerun the "
+                               "same command to resume them")
     return dict(counts)
+
+
+class StageInterrupted(UserError):
+    """A stage ended before all its runs finished or failed: the study stops there, to be resumed."""
 
 
 # -- the plan (dry run) --------------------------------------------------------------------------------
@@ -106,7 +116,7 @@ def _cost_s(study: Study, cell: Cell) -> float | None:
 
 
 def _estimate(study: Study, cells: list[Cell], status: list[str], key) -> tuple[float, int]:
-    """Seconds left for the cells not complete, from the complete ones with the same key (else all of them)."""
+    """Seconds left for the cells still to run, from the complete ones with the same key (else all of them)."""
     measured: dict = defaultdict(list)
     for cell, s in zip(cells, status):
         if s == "complete" and (cost := _cost_s(study, cell)) is not None:
@@ -116,7 +126,7 @@ def _estimate(study: Study, cells: list[Cell], status: list[str], key) -> tuple[
         return float("nan"), 0
     left = 0.0
     for cell, s in zip(cells, status):
-        if s != "complete":
+        if s in ("pending", "interrupted"):
             same = measured.get(key(cell)) or everything
             left += sum(same) / len(same)
     return left, len(everything)
@@ -144,6 +154,7 @@ def describe_plan(study: Study) -> str:
                                                                    lambda c: c.axes["method"])),
              _line("stage 2 transfer", transfers, t_status,
                    _estimate(study, transfers, t_status, lambda c: (c.axes["target"], c.axes["target_protocol"])))]
+    waiting = [c for c in waiting if run_status(study.dir / c.subdir, "search")["status"] != "failed"]
     if waiting:
         later = sum(study.trains_on(c.axes["source"], t) for c in waiting for t in study.targets)
         lines.append(f"    + {later * len(study.target_protocols)} transfer runs once {len(waiting)} searches finish")

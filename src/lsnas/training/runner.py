@@ -5,6 +5,7 @@ Kept out of the Hydra main so tests and notebooks can call it with a composed co
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
 from lsnas.arch import resolve_arch
@@ -81,6 +82,22 @@ def load_weights(net: nn.Module, path: str | Path) -> None:
         raise ConfigError(f"init_weights={path} does not fit this architecture's network: {e}") from None
 
 
+def source_run(arch_spec) -> dict | None:
+    """Where an architecture given as a search's arch.json (or run dir) came from: that search's method,
+    dataset, seed, score and cost, so a transfer run can be plotted against its source (W&B config keys
+    ``source_run.*``, and ``metrics.json``). None for zoo names and files outside a search run dir."""
+    path = Path(str(arch_spec))
+    summary_path = (path if path.is_dir() else path.parent) / "search_summary.json"
+    if not summary_path.is_file():
+        return None
+    summary = json.loads(summary_path.read_text())
+    score = summary.get("best_score", summary.get("val_top1"))
+    cost = summary.get("wall_time_s")
+    return {"run_dir": str(summary_path.parent), "method": summary.get("method"), "dataset": summary.get("dataset"),
+            "seed": summary.get("seed"), "score": score,
+            "cost_s": summary.get("total_evaluation_seconds") if cost is None else cost}
+
+
 def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
     L.seed_everything(cfg.seed, workers=True)
@@ -93,6 +110,10 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
         return summary
 
     p = cfg.protocol
+    origin = source_run(cfg.arch)
+    if origin is not None:
+        with open_dict(cfg):  # logged with the run config (make_loggers), next to the study's axes
+            cfg.source_run = origin
     module = make_module(net, datamodule.num_classes, p, arch)
     # e.g. limit_train_batches for demos (an empty node is falsy: no recipe)
     recipe = OmegaConf.to_container(p.trainer, resolve=True) if p.get("trainer") else {}
@@ -111,7 +132,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
                "val_top1": None if val_top1 is None else float(val_top1), "data": datamodule.describe(),
                "epochs": trainer.current_epoch, "wall_time_s": round(clock.elapsed_s, 2),
                "wall_time_this_run_s": round(fit_s, 2), "precision": str(trainer.precision),
-               "world_size": trainer.world_size, "weight_digests": weight_digests,
+               "world_size": trainer.world_size, "weight_digests": weight_digests, "source_run": origin,
                "ranks_consistent": len(set(weight_digests)) == 1}
     if trainer.is_global_zero:
         write_per_class(run_dir / "per_class_accuracy.json", module.per_class_result,

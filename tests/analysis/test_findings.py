@@ -1,0 +1,78 @@
+"""The analysis and its findings on tidy tables whose answers are known (lsnas.analysis.synthetic)."""
+
+import re
+
+import pytest
+
+from lsnas.analysis.analyze import Settings
+from lsnas.analysis.findings import findings
+from lsnas.analysis.report import analyse
+from lsnas.analysis.synthetic import make_table
+
+S = Settings(resamples=500, baseline="random_sample")
+PROXIES = {"big": ["proxy_a", "proxy_b"]}
+
+
+def answer(table, proxies=PROXIES, s=S):
+    results = analyse(table, s)
+    return results, findings(results, proxies, s)
+
+
+def test_random_clearly_worse_is_found_and_named():
+    results, text = answer(make_table(seeds=5))
+    versus = results["versus_baseline"]
+    assert (versus["difference"] > 1.5).all() and versus["test"].eq("Mann-Whitney U (two-sided)").all()
+    # every target x protocol: random is below the best, significantly
+    assert len(re.findall(r"random sampling \([\d.]+%, n = 5\) is [\d.]+ points below the best method \+ source "
+                          r"\(\w+ on \w+, [\d.]+%\), 95% CI \[-[\d.]+, -[\d.]+\], Mann-Whitney U p = [\d.]+: "
+                          r"significant at 5%", text["iii"])) == 4
+    assert "Significantly above random: darts on" in text["iii"] or "Significantly above random: gdas" in text["iii"]
+
+
+def test_random_tied_is_never_called_significant():
+    effects = {"darts": 0.0, "pcdarts": 0.0, "gdas": 0.0, "random": 0.0, "random_sample": 0.0}
+    results, text = answer(make_table(effects, seeds=4, noise=0.5, arch_sd=1.0))
+    best = text["iii"].split("Significantly above random")[0]
+    assert "not significant at 5%" in best  # the best is picked after the fact, and still not significant
+    assert "after the fact" in best
+    # wherever the table calls a difference significant, its interval excludes zero and p < alpha
+    sig = results["versus_baseline"][results["versus_baseline"]["significant"]]
+    assert ((sig["ci_low"] > 0) | (sig["ci_high"] < 0)).all() and (sig["p"] < S.alpha).all()
+
+
+def test_methods_that_tie_on_the_source_and_differ_on_the_target():
+    effects = {"darts": {"big": 4.0}, "pcdarts": 0.0, "gdas": 0.0, "random": 0.0, "random_sample": 0.0}
+    results, text = answer(make_table(effects, seeds=5, arch_sd=0.3, noise=0.2))
+    pairs = results["method_pairs"]
+    darts = pairs[(pairs["method_a"] == "darts") & (pairs["target"] == "big")]
+    assert darts["tie_on_source"].all() and darts["differ_on_target"].any()
+    assert "differ significantly on the target: darts vs" in text["ii"]
+
+
+def test_no_pair_differs_when_nothing_differs():
+    effects = {"darts": 0.0, "pcdarts": 0.0, "gdas": 0.0}
+    _, text = answer(make_table(effects, seeds=3, arch_sd=0.0, noise=0.3), s=Settings(resamples=300))
+    assert "none of those differs significantly on the target" in text["ii"]
+    assert text["iii"].startswith("Not answerable")
+
+
+def test_protocol_matters_more_on_the_source():
+    _, text = answer(make_table(protocol_effects={("cifar10", "darts"): 2.0}))
+    assert "On cifar10 (a source: small data), the darts recipe changes test top-1 by +2." in text["iv"]
+    assert "On big (a target), the darts recipe" in text["iv"]
+    assert "points more on the sources than on the targets" in text["iv"] and text["iv"].endswith("significant at 5%.")
+
+
+def test_question_i_proxies_against_unrelated_sources():
+    effects = {"darts": 0.0, "pcdarts": 1.0, "gdas": 2.0, "random": 3.0, "random_sample": -3.0}
+    table = make_table(effects, seeds=4, arch_sd=0.2, noise=0.2)
+    table.loc[table["source"].isin(["proxy_a", "proxy_b"]) & (table["target"] == "big"), "target_top1"] += 3.0
+    results, text = answer(table)
+    assert "architectures searched on its proxies (proxy_a, proxy_b" in text["i"]
+    assert "points above those searched on cifar10" in text["i"] and ": significant at 5%" in text["i"]
+    assert "the rankings agree" in text["i"]  # both proxies rank the four methods alike (well-separated effects)
+    rc = results["rank_correlations"]
+    assert set(rc["comparison"]) == {"source vs target", "source vs source", "protocol vs protocol"}
+    row = rc[(rc["comparison"] == "source vs source") & rc["a"].str.startswith("proxy_a")].iloc[0]
+    assert row["n_methods"] == 5 and row["kendall_tau"] == pytest.approx(1.0)
+    assert answer(table, proxies={})[1]["i"].startswith("Not asked")
