@@ -2,6 +2,7 @@
 
     python -m lsnas.analysis run study=<name> [overrides]       # stage 1, stage 2, collect, report
     python -m lsnas.analysis plan study=<name>                  # dry run: runs per stage, what is done, the cost
+                                                                #   (also: run|search|transfer --dry-run)
     python -m lsnas.analysis search study=<name>                # stage 1 only (every search, a Hydra multirun)
     python -m lsnas.analysis transfer study=<name>              # stage 2 only (every found arch x target x protocol)
     python -m lsnas.analysis collect study=<name> | <study dir> # the tidy table (table.csv, table.parquet)
@@ -39,10 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=COMMANDS)
     parser.add_argument("args", nargs="*", help="study=<name> and overrides, or a study dir / table (collect, report)")
     parser.add_argument("--rerun-failed", action="store_true", help="rerun the runs that failed (default: skip them)")
+    parser.add_argument("--dry-run", action="store_true", help="run / search / transfer: print the plan, run nothing")
     parser.add_argument("--out", help="report: where to write it (default: next to the table)")
     parser.add_argument("--wandb", choices=("auto", "online", "offline", "disabled"), default=None,
                         help="report: also log the table and figures to one W&B run of the study")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     paths = [a for a in args.args if "=" not in a]
     args.overrides = [a for a in args.args if "=" in a]
     args.path = Path(paths[0]) if paths else None
@@ -61,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args) -> int:
     from lsnas.analysis import report, runner
     from lsnas.analysis.collect import collect, write_table
+    from lsnas.utils.lock import DirLock
 
     path = args.path
     if args.command == "report" and path is not None and not (path / "study.yaml").is_file():
@@ -75,11 +78,16 @@ def _dispatch(args) -> int:
         return 0
     if args.command in ("run", "search", "transfer"):
         runner.check_composes(study)
-        runner.save_definition(study)
-        print(runner.describe_plan(study), flush=True)
-        for stage in runner.STAGES:
-            if args.command in ("run", stage):
-                runner.run_stage(study, stage, rerun_failed=args.rerun_failed)
+        if args.dry_run:
+            print(runner.describe_plan(study))
+            return 0
+        with DirLock(study.dir / ".study.lock", "a running study driver",
+                     "wait for it (its runs resume where they are), or give the study another name (study.name=...)"):
+            runner.save_definition(study)
+            print(runner.describe_plan(study), flush=True)
+            for stage in runner.STAGES:
+                if args.command in ("run", stage):
+                    runner.run_stage(study, stage, rerun_failed=args.rerun_failed)
         if args.command != "run":
             return 0
     table = collect(study)

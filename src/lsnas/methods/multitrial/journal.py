@@ -15,22 +15,25 @@ What its users lost with other tools, and what this does about it (Optuna #5138,
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lsnas.errors import UserError
+from lsnas.utils.lock import DirLock, DirLockedError
 
 JOURNAL_FILENAME = "trials.jsonl"
 STATUSES = ("complete", "invalid", "nan", "oom", "timeout", "failed", "lost")
 REUSABLE = ("complete", "invalid", "nan")  # results a duplicate may be answered with
 
 
-class JournalLockedError(UserError):
+class JournalLockedError(DirLockedError):
     """Another search driver holds this run dir."""
+
+
+class JournalLock(DirLock):
+    error = JournalLockedError
 
 
 def encode_event(event: dict) -> bytes:
@@ -47,29 +50,16 @@ class Journal:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / JOURNAL_FILENAME
         self.lock_path = self.run_dir / f"{JOURNAL_FILENAME}.lock"
-        self._lock_fd: int | None = None
+        self._lock = JournalLock(self.lock_path, "a running search",
+                                 "wait for it, or choose another run dir (hydra.run.dir=...)")
 
     def __enter__(self) -> Journal:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise JournalLockedError(f"{self.run_dir} is in use by a running search (pid {holder}); wait for it, "
-                                     "or choose another run dir (hydra.run.dir=...)") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        self._lock_fd = fd
+        self._lock.__enter__()
         self._repair_tail()
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        self._lock.__exit__(*exc)
 
     def read(self) -> list[dict]:
         """Every complete event; a torn last line is left out (and set aside at the next ``__enter__``)."""
@@ -81,7 +71,7 @@ class Journal:
 
     def append(self, events: Iterable[dict]) -> None:
         """Write ``events`` with one write and one fsync (the driver calls this once per loop turn)."""
-        if self._lock_fd is None:
+        if not self._lock.held:
             raise RuntimeError("Journal.append outside 'with Journal(run_dir)': only the lock holder writes")
         payload = b"".join(encode_event(e) for e in events)
         if not payload:
