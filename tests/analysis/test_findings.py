@@ -42,10 +42,11 @@ def test_random_tied_is_never_called_significant():
 
 def test_methods_that_tie_on_the_source_and_differ_on_the_target():
     effects = {"darts": {"big": 4.0}, "pcdarts": 0.0, "gdas": 0.0, "random": 0.0, "random_sample": 0.0}
-    results, text = answer(make_table(effects, seeds=5, arch_sd=0.3, noise=0.2))
+    results, text = answer(make_table(effects, seeds=5, arch_sd=0.0, noise=0.5))
     pairs = results["method_pairs"]
     darts = pairs[(pairs["method_a"] == "darts") & (pairs["target"] == "big")]
-    assert darts["tie_on_source"].all() and darts["differ_on_target"].any()
+    # equal on the source (a chance difference at 5% may show in a pair or two), 4 points apart on the target
+    assert darts["tie_on_source"].mean() >= 0.75 and (darts["tie_on_source"] & darts["differ_on_target"]).sum() >= 3
     assert "differ significantly on the target: darts vs" in text["ii"]
 
 

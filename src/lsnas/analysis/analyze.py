@@ -125,7 +125,8 @@ def rank_correlations(rows: pd.DataFrame, s: Settings) -> pd.DataFrame:
                 ra, rb = (_by_method(_with_baseline(on_target, x), s.metric) for x in (a, b))
                 if ra and rb:
                     out.append({"comparison": "source vs source", "search_protocol": sp, "target_protocol": tp,
-                                "a": f"{a} -> {target}", "b": f"{b} -> {target}", **_ranking_correlation(ra, rb, s)})
+                                "a": f"{a} -> {target}", "b": f"{b} -> {target}", "target": target, "source_a": a,
+                                "source_b": b, **_ranking_correlation(ra, rb, s)})
     # protocol vs protocol: one target, one source, two final-training recipes
     for sp, target, source in rows.groupby(["search_protocol", "target", "source"]).groups:
         if source == NO_SOURCE:
@@ -163,29 +164,41 @@ def versus_baseline(rows: pd.DataFrame, s: Settings) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def source_view(rows: pd.DataFrame, source: str, metric: str) -> pd.DataFrame:
+    """The runs of architectures searched on ``source`` and of the source-free methods, each with its
+    ``source_top1``: for a source-free method, its own architecture trained on that source (same seed, search
+    protocol and target protocol), which the collector cannot know (it has no source to match)."""
+    view = _with_baseline(rows, source).copy()
+    free = view["source"] == NO_SOURCE
+    if free.any():
+        keys = ["method", "search_protocol", "seed", "target_protocol"]
+        on_source = view[free & (view["target"] == source)][[*keys, metric]].rename(columns={metric: "_on_source"})
+        filled = view.merge(on_source, on=keys, how="left")["_on_source"].to_numpy()
+        view.loc[free.to_numpy(), "source_top1"] = filled[free.to_numpy()]
+    return view
+
+
 def method_pairs(rows: pd.DataFrame, s: Settings) -> pd.DataFrame:
     """Pairs of methods on the same source: their difference on the source (the architectures trained on it:
     ``source_top1``) and on each other target, each with an interval and a Mann-Whitney U test."""
     out = []
-    rows = rows[rows["source_top1"].notna() & (rows["target"] != rows["source"])] if "source_top1" in rows else rows[:0]
-    for sp, target, tp, source in rows.groupby([*SETTING, "source"]).groups:
-        if source == NO_SOURCE:
-            continue
-        own = _with_baseline(rows[(rows["search_protocol"] == sp) & (rows["target"] == target)
-                                  & (rows["target_protocol"] == tp)], source)
-        methods = sorted(set(own["method"]))
-        for a, b in itertools.combinations(methods, 2):
-            ga, gb = own[own["method"] == a], own[own["method"] == b]
-            row = {"search_protocol": sp, "source": source, "target": target, "target_protocol": tp,
-                   "method_a": a, "method_b": b, "n_a": len(ga), "n_b": len(gb)}
-            for where, column in (("source", "source_top1"), ("target", s.metric)):
-                ci = difference_interval(ga[column], gb[column], s.resamples, s.confidence, s.seed)
-                p = mann_whitney(ga[column].tolist(), gb[column].tolist())
-                row.update({f"{where}_difference": ci.value, f"{where}_ci_low": ci.low,
-                            f"{where}_ci_high": ci.high, f"{where}_p": p})
-            row["tie_on_source"] = not (row["source_p"] < s.alpha and row["source_ci_low"] * row["source_ci_high"] > 0)
-            row["differ_on_target"] = bool(row["target_p"] < s.alpha and row["target_ci_low"] * row["target_ci_high"] > 0)
-            out.append(row)
+    for source in sorted(set(rows["source"]) - {NO_SOURCE}):
+        view = source_view(rows, source, s.metric)
+        view = view[view["source_top1"].notna() & (view["target"] != source)]
+        for (sp, target, tp), part in view.groupby(SETTING):
+            for a, b in itertools.combinations(sorted(set(part["method"])), 2):
+                ga, gb = part[part["method"] == a], part[part["method"] == b]
+                row = {"search_protocol": sp, "source": source, "target": target, "target_protocol": tp,
+                       "method_a": a, "method_b": b, "n_a": len(ga), "n_b": len(gb)}
+                for where, column in (("source", "source_top1"), ("target", s.metric)):
+                    ci = difference_interval(ga[column], gb[column], s.resamples, s.confidence, s.seed)
+                    p = mann_whitney(ga[column].tolist(), gb[column].tolist())
+                    row.update({f"{where}_difference": ci.value, f"{where}_ci_low": ci.low,
+                                f"{where}_ci_high": ci.high, f"{where}_p": p})
+                row["tie_on_source"] = not (row["source_p"] < s.alpha and row["source_ci_low"] * row["source_ci_high"] > 0)
+                row["differ_on_target"] = bool(row["target_p"] < s.alpha
+                                               and row["target_ci_low"] * row["target_ci_high"] > 0)
+                out.append(row)
     return pd.DataFrame(out)
 
 

@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from lsnas.analysis.study import NO_SOURCE  # noqa: E402
 from lsnas.viz import save_figure  # noqa: E402
 
 
@@ -77,17 +78,16 @@ def source_vs_target(rows: pd.DataFrame, path: str | os.PathLike, metric: str = 
 
 
 def correlation_heatmap(rows: pd.DataFrame, path: str | os.PathLike, metric: str = "target_top1") -> Path | None:
-    """Kendall's tau between the method rankings of every pair of settings (source -> target, recipe)."""
-    means = rows.groupby(["source", "target", "target_protocol", "method"])[metric].mean()
-    settings = sorted({k[:3] for k in means.index if k[0] != "none"})
-    baseline_free = means[[k[0] != "none" for k in means.index]]
+    """Kendall's tau between the method rankings of every pair of settings (source -> target, recipe); the
+    source-free methods belong to every source's ranking."""
+    rankings = {}
+    for (source, target, tp), _ in rows[rows["source"] != NO_SOURCE].groupby(["source", "target", "target_protocol"]):
+        part = rows[(rows["target"] == target) & (rows["target_protocol"] == tp)
+                    & rows["source"].isin([source, NO_SOURCE])]
+        rankings[(source, target, tp)] = part.groupby("method")[metric].mean()
+    settings = sorted(rankings)
     if len(settings) < 2:
         return None
-    rankings = {}
-    for setting in settings:
-        own = baseline_free.loc[setting]
-        extra = means.loc[("none", *setting[1:])] if ("none", *setting[1:]) in {k[:3] for k in means.index} else None
-        rankings[setting] = pd.concat([own, extra]) if extra is not None else own
     n = len(settings)
     matrix = np.full((n, n), np.nan)
     for (i, a), (j, b) in itertools.product(enumerate(settings), repeat=2):
@@ -103,7 +103,7 @@ def correlation_heatmap(rows: pd.DataFrame, path: str | os.PathLike, metric: str
         if math.isfinite(matrix[i, j]):
             ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=6)
     fig.colorbar(image, ax=ax, label="Kendall's tau of the method rankings")
-    ax.set_title("Do settings rank the methods alike?", fontsize=10)
+    ax.set_title("Do settings rank the methods alike? (blank: fewer than 3 methods in common)", fontsize=9)
     return save_figure(fig, path)
 
 

@@ -83,9 +83,9 @@ def question_i(rows: pd.DataFrame, correlations: pd.DataFrame, proxies_of: dict,
                 f"Mann-Whitney U {p_text(p)}: {_verdict(p, ci.low, ci.high, s)}.")
             design = correlations[(correlations["comparison"] == "source vs source")
                                   & (correlations["target_protocol"] == tp) & (correlations["search_protocol"] == sp)]
-            for row in design.itertuples():
-                a, b = row.a.split(" -> ")[0], row.b.split(" -> ")[0]
-                if a in proxies and b in proxies and row.b.endswith(f"-> {target}"):
+            for row in design[design["target"] == target].itertuples():
+                a, b = row.source_a, row.source_b
+                if a in proxies and b in proxies:
                     parts.append(f"Kendall's tau between the method rankings from {a} and from {b} "
                                  f"({row.n_methods} methods) {_agreement(row.kendall_tau, row.kendall_tau_low, row.kendall_tau_high, s.confidence)}.")
     return " ".join(parts) or "No target has both proxy-searched and other architectures trained on it yet."
