@@ -35,6 +35,10 @@ def test_random_tied_is_never_called_significant():
     best = text["iii"].split("Significantly above random")[0]
     assert "not significant at 5%" in best  # the best is picked after the fact, and still not significant
     assert "after the fact" in best
+    # with 2 runs a side a rank test cannot reach 5%: the text says so instead of implying a tie
+    _, few = answer(make_table(effects, seeds=2))
+    assert "it could not be with n = 2 vs 2 (the test's smallest p is 0.333)" in few["iii"]
+    assert "no difference could have been significant" in few["ii"]
     # wherever the table calls a difference significant, its interval excludes zero and p < alpha
     sig = results["versus_baseline"][results["versus_baseline"]["significant"]]
     assert ((sig["ci_low"] > 0) | (sig["ci_high"] < 0)).all() and (sig["p"] < S.alpha).all()

@@ -14,6 +14,7 @@ from lsnas.analysis.stats import (
     mann_whitney,
     mean_interval,
     p_text,
+    smallest_p,
     spearman_rho_rows,
     wilcoxon,
 )
@@ -77,6 +78,13 @@ def test_grouped_bootstrap_of_a_ranking_correlation():
     noisy = {k: np.mean(v) + rng.normal(0, 4, 5) for k, v in groups.items()}
     value, low, high = grouped_bootstrap(noisy, lambda m: kendall_tau_rows(m[:, :3], m[:, 3:]), resamples=500)
     assert low <= value <= high and low < high
+
+
+def test_smallest_attainable_p_matches_scipy():
+    assert smallest_p("mann_whitney", 2, 2) == pytest.approx(1 / 3)
+    assert stats.mannwhitneyu([3, 4], [1, 2], alternative="two-sided").pvalue == pytest.approx(smallest_p("mann_whitney", 2, 2))
+    assert smallest_p("mann_whitney", 5, 5) == pytest.approx(stats.mannwhitneyu(range(5, 10), range(5)).pvalue)
+    assert smallest_p("wilcoxon", 6) == pytest.approx(stats.wilcoxon([1, 2, 3, 4, 5, 6]).pvalue)
 
 
 def test_p_text():

@@ -73,3 +73,18 @@ def test_study_runs_is_killed_in_stage_two_and_resumes(tmp_path):
     metrics = next((study_dir / "transfer" / "darts" / "digits").rglob("metrics.json"))
     config = (metrics.parent / ".hydra" / "config.yaml").read_text()
     assert "job_type: transfer" in config and "method: darts" in config and "group: digits_demo" in config
+
+
+@pytest.mark.slow
+def test_a_stage_runs_in_parallel_through_the_joblib_launcher(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    env = {**os.environ, "LSNAS_OUTPUT_DIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "lsnas.analysis", "search", "study=digits_demo",
+                           "~study.search.methods.darts", "~study.search.methods.random", "study.launcher=joblib",
+                           "study.launcher_overrides=[hydra.launcher.n_jobs=2]"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "hydra/launcher=joblib" in proc.stdout and "search: 2 complete" in proc.stdout
+    for seed in (0, 1):  # each job ended in a worker process, and said so
+        run_dir = tmp_path / "study" / "digits_demo" / "search" / "random_sample" / "none" / "small" / f"seed{seed}"
+        assert (run_dir / "arch.json").is_file() and '"complete"' in (run_dir / "study_status.json").read_text()

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from lsnas.analysis.analyze import Settings
-from lsnas.analysis.stats import difference_interval, mann_whitney, p_text
+from lsnas.analysis.stats import difference_interval, mann_whitney, p_text, smallest_p
 from lsnas.analysis.study import NO_SOURCE
 
 QUESTIONS = {
@@ -39,9 +39,14 @@ def _ci(low: float, high: float, confidence: float) -> str:
     return f"{confidence:.0%} CI [{low:+.2f}, {high:+.2f}]"
 
 
-def _verdict(p: float, low: float, high: float, s: Settings) -> str:
+def _verdict(p: float, low: float, high: float, s: Settings, test: tuple = ()) -> str:
+    """``test``: (name, n1[, n2]) for the note that a rank test cannot reach alpha with so few runs."""
     if math.isfinite(p) and p < s.alpha and (low > 0 or high < 0):
         return f"significant at {s.alpha:.0%}"
+    if test and (floor := smallest_p(*test)) >= s.alpha:
+        sizes = " vs ".join(str(n) for n in test[1:])
+        return (f"not significant at {s.alpha:.0%}, and it could not be with n = {sizes} (the test's smallest p is "
+                f"{floor:.3f}); the interval is the evidence")
     return f"not significant at {s.alpha:.0%}"
 
 
@@ -80,7 +85,7 @@ def question_i(rows: pd.DataFrame, correlations: pd.DataFrame, proxies_of: dict,
                 f"{_where(target, tp, sp, many).capitalize()}, architectures searched on its proxies "
                 f"({', '.join(proxies)}; n = {proxy.size}) score {abs(ci.value):.2f} points {direction} those searched "
                 f"on {', '.join(sorted(set(other['source'])))} (n = {unrelated.size}), {_ci(ci.low, ci.high, s.confidence)}, "
-                f"Mann-Whitney U {p_text(p)}: {_verdict(p, ci.low, ci.high, s)}.")
+                f"Mann-Whitney U {p_text(p)}: {_verdict(p, ci.low, ci.high, s, ('mann_whitney', proxy.size, unrelated.size))}.")
             design = correlations[(correlations["comparison"] == "source vs source")
                                   & (correlations["target_protocol"] == tp) & (correlations["search_protocol"] == sp)]
             for row in design[design["target"] == target].itertuples():
@@ -100,9 +105,12 @@ def question_ii(pairs: pd.DataFrame, s: Settings) -> str:
     text = (f"Of {len(pairs)} pairs of methods compared on the same source, {len(ties)} show no significant "
             f"difference on the source at {s.alpha:.0%}")
     if differ.empty:
+        floor = max(smallest_p("mann_whitney", r.n_a, r.n_b) for r in pairs.itertuples())
+        limit = (f"with n = {pairs['n_a'].max()} runs per method the Mann-Whitney test's smallest p is {floor:.3f}, so "
+                 "no difference could have been significant: the study cannot answer this" if floor >= s.alpha else
+                 "with its few runs per method, small differences would go unseen")
         return text + ("; none of those differs significantly on the target either, so this study shows no case "
-                       "of methods that tie on the source and separate on the target (with its few runs per method, "
-                       "small differences would go unseen).")
+                       f"of methods that tie on the source and separate on the target ({limit}).")
     examples = [f"{r.method_a} vs {r.method_b} (searched on {r.source}): {_pts(r.source_difference)} points on the "
                 f"source ({_ci(r.source_ci_low, r.source_ci_high, s.confidence)}), {_pts(r.target_difference)} on "
                 f"{r.target} with the {r.target_protocol} recipe ({_ci(r.target_ci_low, r.target_ci_high, s.confidence)}, "
@@ -124,7 +132,8 @@ def question_iii(versus: pd.DataFrame, s: Settings) -> str:
             f"n = {best['n_baseline']}) is {abs(gap):.2f} points {direction} the best method + source "
             f"({best['method']} on {best['source']}, {best['mean']:.2f}%), "
             f"{_ci(-best['ci_high'], -best['ci_low'], s.confidence)}, Mann-Whitney U {p_text(best['p'])}: "
-            f"{_verdict(best['p'], best['ci_low'], best['ci_high'], s)} (the best is picked after the fact; the "
+            f"{_verdict(best['p'], best['ci_low'], best['ci_high'], s, ('mann_whitney', best['n'], best['n_baseline']))} "
+            f"(the best is picked after the fact; the "
             f"interval does not correct for the choice).")
         beats = part[part["significant"] & (part["difference"] > 0)]
         loses = part[part["significant"] & (part["difference"] < 0)]
@@ -146,7 +155,7 @@ def question_iv(effects: pd.DataFrame, s: Settings) -> str:
             parts.append(f"On {row.target} ({kind}), the {b} recipe changes test top-1 by {_pts(row.difference)} points "
                          f"over {a} ({row.n_architectures} architectures trained both ways, "
                          f"{_ci(row.ci_low, row.ci_high, s.confidence)}, Wilcoxon signed-rank {p_text(row.p)}: "
-                         f"{_verdict(row.p, row.ci_low, row.ci_high, s)}).")
+                         f"{_verdict(row.p, row.ci_low, row.ci_high, s, ('wilcoxon', row.n_architectures))}).")
         small = np.concatenate([np.abs(d) for d in part[part["on_source"]]["differences"]] or [np.array([])])
         large = np.concatenate([np.abs(d) for d in part[~part["on_source"]]["differences"]] or [np.array([])])
         if small.size and large.size:

@@ -139,6 +139,17 @@ def grouped_bootstrap(groups: dict[str, np.ndarray], statistic: Callable[[np.nda
     return (float(statistic(means)[0]), *_percentiles(statistic(boot), confidence))
 
 
+def smallest_p(test: str, n1: int, n2: int = 0) -> float:
+    """The smallest two-sided p a rank test can give with these sample sizes (exact distributions, no ties):
+    Mann-Whitney 2 / C(n1 + n2, n1), Wilcoxon signed-rank 2 / 2^n. With 2 runs per side it is 0.333: such a
+    comparison cannot be significant at 5% whatever the numbers, and a report must say so."""
+    if test == "mann_whitney":
+        return min(1.0, 2 / math.comb(n1 + n2, n1)) if n1 and n2 else math.nan
+    if test == "wilcoxon":
+        return min(1.0, 2 / 2 ** n1) if n1 else math.nan
+    raise ValueError(f"unknown test {test!r}")
+
+
 def p_text(p: float) -> str:
     """'p = 0.029', 'p < 0.001' or 'p n/a'."""
     return "p n/a" if not math.isfinite(p) else ("p < 0.001" if p < 0.001 else f"p = {p:.3f}")
