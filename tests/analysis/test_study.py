@@ -12,8 +12,10 @@ from tests.analysis.helpers import make_study, study_config, write_metrics, writ
 from tests.helpers.config import compose_config
 
 
-def test_search_cells_are_the_product_and_source_free_methods_run_once(tmp_path):
-    study = make_study(tmp_path)
+def test_search_cells_are_the_product_and_source_free_methods_run_once(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    study = Study(study_config(tmp_path, dir="relative/study"))
+    assert study.dir == tmp_path / "relative" / "study"  # absolute: the stages run from the repository root
     cells = study.search_cells()
     assert [c.subdir for c in cells] == [
         "search/darts/small/tiny/seed0", "search/darts/small/tiny/seed1", "search/darts/proxy/tiny/seed0",
@@ -56,6 +58,20 @@ def test_run_status_reads_what_runs_wrote(tmp_path):
     write_search(stopped, "random", 0, completed=False)
     (stopped / "study_status.json").write_text(json.dumps({"status": "complete"}))
     assert run_status(stopped, "search")["status"] == "failed"  # ended without its answer (a failure rate)
+    returned = tmp_path / "returned"  # the job returned but wrote no result: failed, not resumed forever
+    write_search(returned, "random", 0, completed=True)
+    (returned / "arch.json").unlink()
+    (returned / "study_status.json").write_text(json.dumps({"status": "complete"}))
+    assert run_status(returned, "search")["status"] == "failed"
+    (started / "metrics.json").unlink()
+    (started / "study_status.json").write_text(json.dumps({"status": "complete"}))
+    assert run_status(started, "transfer")["reason"] == "the training ended without writing metrics.json (see its log)"
+    no_flag = tmp_path / "no_flag"  # a method whose summary has no `completed` key: arch.json decides
+    write_search(no_flag, "sparse_random", 0)
+    summary = json.loads((no_flag / "search_summary.json").read_text())
+    del summary["completed"]
+    (no_flag / "search_summary.json").write_text(json.dumps(summary))
+    assert run_status(no_flag, "search")["status"] == "complete"
 
 
 def test_collector_lists_every_row_with_its_reason(tmp_path):

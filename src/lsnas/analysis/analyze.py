@@ -29,6 +29,7 @@ from lsnas.analysis.stats import (
     correlation,
     difference_interval,
     grouped_bootstrap,
+    holm,
     mann_whitney,
     mean_interval,
     wilcoxon,
@@ -45,12 +46,13 @@ class Settings:
     resamples: int = 2000
     alpha: float = 0.05
     seed: int = 0
+    min_runs: int = 3         # fewer runs in a group: no interval (a bootstrap of 2 values is their range)
     baseline: str | None = None
 
     @classmethod
     def from_config(cls, cfg, baseline: str | None = None) -> Settings:
         cfg = dict(cfg or {})
-        known = {k: cfg[k] for k in ("metric", "confidence", "resamples", "alpha", "seed") if cfg.get(k) is not None}
+        known = {k: cfg[k] for k in ("metric", "confidence", "resamples", "alpha", "seed", "min_runs") if cfg.get(k) is not None}
         return cls(**known, baseline=baseline)
 
 
@@ -63,7 +65,7 @@ def summary(rows: pd.DataFrame, s: Settings) -> pd.DataFrame:
     keys = ["method", "source", *SETTING]
     for key, group in rows.groupby(keys, sort=True):
         values = group[s.metric].to_numpy(float)
-        ci = mean_interval(values, s.resamples, s.confidence, s.seed)
+        ci = mean_interval(values, s.resamples, s.confidence, s.seed, s.min_runs)
         out.append({**dict(zip(keys, key)), "n": len(values), "mean": ci.value,
                     "std": float(np.std(values, ddof=1)) if len(values) > 1 else math.nan,
                     "ci_low": ci.low, "ci_high": ci.high,
@@ -154,14 +156,18 @@ def versus_baseline(rows: pd.DataFrame, s: Settings) -> pd.DataFrame:
             continue
         for (method, source), group in part[part["method"] != s.baseline].groupby(["method", "source"]):
             values = group[s.metric].to_numpy(float)
-            ci = difference_interval(values, base, s.resamples, s.confidence, s.seed)
+            ci = difference_interval(values, base, s.resamples, s.confidence, s.seed, s.min_runs)
             p = mann_whitney(values, base)
             out.append({"search_protocol": sp, "target": target, "target_protocol": tp, "method": method,
                         "source": source, "n": len(values), "n_baseline": len(base), "mean": float(values.mean()),
                         "baseline_mean": float(base.mean()), "difference": ci.value, "ci_low": ci.low,
                         "ci_high": ci.high, "p": p, "test": "Mann-Whitney U (two-sided)",
                         "significant": bool(p < s.alpha and ci.excludes_zero)})
-    return pd.DataFrame(out)
+    table = pd.DataFrame(out)
+    if len(table):  # Holm's step-down correction within each target x protocol (the comparisons a reader scans)
+        table["p_holm"] = table.groupby(SETTING)["p"].transform(holm)
+        table["significant_holm"] = (table["p_holm"] < s.alpha) & table["significant"]
+    return table
 
 
 def source_view(rows: pd.DataFrame, source: str, metric: str) -> pd.DataFrame:
@@ -191,7 +197,8 @@ def method_pairs(rows: pd.DataFrame, s: Settings) -> pd.DataFrame:
                 row = {"search_protocol": sp, "source": source, "target": target, "target_protocol": tp,
                        "method_a": a, "method_b": b, "n_a": len(ga), "n_b": len(gb)}
                 for where, column in (("source", "source_top1"), ("target", s.metric)):
-                    ci = difference_interval(ga[column], gb[column], s.resamples, s.confidence, s.seed)
+                    ci = difference_interval(ga[column], gb[column], s.resamples, s.confidence, s.seed,
+                                             s.min_runs)
                     p = mann_whitney(ga[column].tolist(), gb[column].tolist())
                     row.update({f"{where}_difference": ci.value, f"{where}_ci_low": ci.low,
                                 f"{where}_ci_high": ci.high, f"{where}_p": p})
@@ -202,23 +209,65 @@ def method_pairs(rows: pd.DataFrame, s: Settings) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def protocol_effects(rows: pd.DataFrame, s: Settings) -> pd.DataFrame:
+ARCH_KEY = ["method", "source", "search_protocol", "seed"]  # one search run's answer: one architecture
+
+
+def _protocol_diffs(rows: pd.DataFrame, metric: str, a: str, b: str) -> pd.Series:
+    """b - a per (architecture, target), over the architectures trained both ways."""
+    wide = rows.pivot_table(index=[*ARCH_KEY, "target"], columns="target_protocol", values=metric)
+    if a not in wide or b not in wide:
+        return pd.Series(dtype=float)
+    return (wide[b] - wide[a]).dropna()
+
+
+def protocol_pairs(rows: pd.DataFrame, order: list[str] | None = None) -> list[tuple[str, str]]:
+    """Every pair of target protocols (a, b) in the study's order (``order``: the table's, complete or not), so
+    a difference means the same thing on every target whichever runs failed."""
+    present = set(rows["target_protocol"])
+    ordered = [p for p in (order or sorted(present)) if p in present]
+    return list(itertools.combinations(ordered, 2))
+
+
+def protocol_effects(rows: pd.DataFrame, s: Settings, order: list[str] | None = None) -> pd.DataFrame:
     """Per target and pair of target protocols (a, b): mean of b - a over the same architectures (one search
     run's answer trained both ways), its interval and the Wilcoxon signed-rank test. ``on_source``: the target
     is one of the study's sources (the small data of question iv)."""
     out = []
     sources = set(rows["source"])
-    key = ["method", "source", "search_protocol", "seed"]
-    for (sp, target), part in rows.groupby(["search_protocol", "target"]):
-        wide = part.pivot_table(index=key, columns="target_protocol", values=s.metric)
-        for a, b in itertools.combinations(pd.unique(part["target_protocol"]), 2):  # the study's order: a first
-            d = (wide[b] - wide[a]).dropna().to_numpy(float)
-            ci = mean_interval(d, s.resamples, s.confidence, s.seed)
+    for a, b in protocol_pairs(rows, order):
+        for (sp, target), part in rows.groupby(["search_protocol", "target"]):
+            wide = part.pivot_table(index=ARCH_KEY, columns="target_protocol", values=s.metric)
+            both = wide[[a, b]].dropna() if a in wide and b in wide else pd.DataFrame(columns=[a, b], dtype=float)
+            d = (both[b] - both[a]).to_numpy(float)
+            ci = mean_interval(d, s.resamples, s.confidence, s.seed, s.min_runs)
             out.append({"search_protocol": sp, "target": target, "on_source": target in sources, "protocol_a": a,
-                        "protocol_b": b, "n_architectures": len(d),
-                        "mean_a": float(wide[a].mean()), "mean_b": float(wide[b].mean()),
-                        "difference": ci.value, "ci_low": ci.low, "ci_high": ci.high, "p": wilcoxon(d),
-                        "test": "Wilcoxon signed-rank (two-sided, paired by architecture)", "differences": d.tolist()})
+                        "protocol_b": b, "n_architectures": len(d), "mean_a": float(both[a].mean()),
+                        "mean_b": float(both[b].mean()), "difference": ci.value, "ci_low": ci.low,
+                        "ci_high": ci.high, "p": wilcoxon(d), "n_nonzero": int(np.count_nonzero(d)),
+                        "test": "Wilcoxon signed-rank (two-sided, paired by architecture)"})
+    return pd.DataFrame(out)
+
+
+def protocol_interactions(rows: pd.DataFrame, s: Settings, order: list[str] | None = None) -> pd.DataFrame:
+    """Question (iv): for architectures trained under both protocols on a source (small data) and on another
+    target, the recipe's effect on the source minus its effect on the target, per architecture: a mean with its
+    interval and the Wilcoxon signed-rank test (each architecture is its own control: noise that differs between
+    the datasets does not pass for an effect)."""
+    out = []
+    sources = set(rows["source"])
+    for a, b in protocol_pairs(rows, order):
+        diffs = _protocol_diffs(rows, s.metric, a, b).unstack("target")
+        for small in [t for t in diffs.columns if t in sources]:
+            for large in [t for t in diffs.columns if t not in sources]:
+                both = diffs[[small, large]].dropna()
+                d = (both[small] - both[large]).to_numpy(float)
+                ci = mean_interval(d, s.resamples, s.confidence, s.seed, s.min_runs)
+                out.append({"protocol_a": a, "protocol_b": b, "small": small, "large": large,
+                            "n_architectures": len(d), "effect_small": float(both[small].mean()) if len(d) else math.nan,
+                            "effect_large": float(both[large].mean()) if len(d) else math.nan,
+                            "difference": ci.value, "ci_low": ci.low, "ci_high": ci.high, "p": wilcoxon(d),
+                            "n_nonzero": int(np.count_nonzero(d)),
+                            "test": "Wilcoxon signed-rank (two-sided, paired by architecture)"})
     return pd.DataFrame(out)
 
 

@@ -52,8 +52,8 @@ def _percent(value) -> float | None:
 
 def wandb_run_id(run_dir: Path) -> str | None:
     """The id of the W&B run written under ``run_dir/wandb`` (the latest, after resumes)."""
-    runs = sorted((run_dir / "wandb").glob("*run-*-*")) if (run_dir / "wandb").is_dir() else []
-    runs = [r for r in runs if r.is_dir() and not r.name.startswith("latest")]
+    runs = list((run_dir / "wandb").glob("*run-*-*")) if (run_dir / "wandb").is_dir() else []
+    runs = sorted((r for r in runs if r.is_dir() and not r.name.startswith("latest")), key=lambda r: r.stat().st_mtime)
     return runs[-1].name.rsplit("-", 1)[-1] if runs else None
 
 

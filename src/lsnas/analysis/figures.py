@@ -22,13 +22,14 @@ from lsnas.viz import save_figure  # noqa: E402
 def _panels(n: int, width: float = 4.6, height: float = 3.4):
     cols = min(n, 3)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False, layout="constrained")
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
 
 
-def grouped_bars(summary: pd.DataFrame, path: str | os.PathLike, metric: str = "test top-1 (%)") -> Path:
+def grouped_bars(summary: pd.DataFrame, path: str | os.PathLike, metric: str = "test top-1 (%)",
+                 confidence: float = 0.95) -> Path:
     """Per (target, target protocol): the mean per method, one bar per source, with the bootstrap interval."""
     panels = list(summary.groupby(["target", "target_protocol", "search_protocol"]))
     fig, axes = _panels(len(panels), width=5.2)
@@ -49,7 +50,7 @@ def grouped_bars(summary: pd.DataFrame, path: str | os.PathLike, metric: str = "
         ax.set_ylabel(metric)
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(title="searched on", fontsize=8, title_fontsize=8)
-    fig.suptitle("Mean over seeds with 95% bootstrap intervals")
+    fig.suptitle(f"Mean over seeds with {confidence:.0%} bootstrap intervals (none: fewer runs than analysis.min_runs)")
     return save_figure(fig, path)
 
 
@@ -112,7 +113,7 @@ def baseline_forest(versus: pd.DataFrame, path: str | os.PathLike) -> Path | Non
     if versus.empty:
         return None
     panels = list(versus.groupby(["target", "target_protocol", "search_protocol"]))
-    fig, axes = _panels(len(panels), width=5.0, height=0.6 + 0.32 * versus.groupby(["method", "source"]).ngroups)
+    fig, axes = _panels(len(panels), width=6.0, height=0.6 + 0.32 * versus.groupby(["method", "source"]).ngroups)
     for ax, ((target, tp, _), part) in zip(axes, panels):
         part = part.sort_values(["method", "source"])
         y = np.arange(len(part))

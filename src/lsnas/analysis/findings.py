@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from lsnas.analysis.analyze import Settings
@@ -46,7 +45,7 @@ def _verdict(p: float, low: float, high: float, s: Settings, test: tuple = ()) -
     if test and (floor := smallest_p(*test)) >= s.alpha:
         sizes = " vs ".join(str(n) for n in test[1:])
         return (f"not significant at {s.alpha:.0%}, and it could not be with n = {sizes} (the test's smallest p is "
-                f"{floor:.3f}); the interval is the evidence")
+                f"{floor:.3f})")
     return f"not significant at {s.alpha:.0%}"
 
 
@@ -59,7 +58,7 @@ def _agreement(tau: float, low: float, high: float, confidence: float) -> str:
         return "cannot be estimated (fewer than 3 methods in common, or no spread)"
     span = _ci(low, high, confidence)
     if math.isfinite(low) and low > 0:
-        return f"is {tau:.2f} ({span}): the rankings agree"
+        return f"is {tau:.2f} ({span}): the rankings agree (the whole interval is above 0)"
     if math.isfinite(high) and high < 0:
         return f"is {tau:.2f} ({span}): the rankings are reversed"
     return f"is {tau:.2f} ({span}): the data cannot tell agreement from disagreement"
@@ -105,9 +104,10 @@ def question_ii(pairs: pd.DataFrame, s: Settings) -> str:
     text = (f"Of {len(pairs)} pairs of methods compared on the same source, {len(ties)} show no significant "
             f"difference on the source at {s.alpha:.0%}")
     if differ.empty:
-        floor = max(smallest_p("mann_whitney", r.n_a, r.n_b) for r in pairs.itertuples())
-        limit = (f"with n = {pairs['n_a'].max()} runs per method the Mann-Whitney test's smallest p is {floor:.3f}, so "
-                 "no difference could have been significant: the study cannot answer this" if floor >= s.alpha else
+        floors = [(smallest_p("mann_whitney", r.n_a, r.n_b), r.n_a, r.n_b) for r in ties.itertuples()]
+        floor, n_a, n_b = min(floors) if floors else (math.nan, 0, 0)
+        limit = (f"with n = {n_a} vs {n_b} runs at best the Mann-Whitney test's smallest p is {floor:.3f}, so no "
+                 "difference could have been significant: the study cannot answer this" if floor >= s.alpha else
                  "with its few runs per method, small differences would go unseen")
         return text + ("; none of those differs significantly on the target either, so this study shows no case "
                        f"of methods that tie on the source and separate on the target ({limit}).")
@@ -115,7 +115,8 @@ def question_ii(pairs: pd.DataFrame, s: Settings) -> str:
                 f"source ({_ci(r.source_ci_low, r.source_ci_high, s.confidence)}), {_pts(r.target_difference)} on "
                 f"{r.target} with the {r.target_protocol} recipe ({_ci(r.target_ci_low, r.target_ci_high, s.confidence)}, "
                 f"Mann-Whitney U {p_text(r.target_p)})" for r in differ.itertuples()]
-    return text + f"; {len(differ)} of them differ significantly on the target: " + "; ".join(examples) + "."
+    return (text + f"; {len(differ)} of them differ significantly on the target (each test at {s.alpha:.0%}, "
+            f"uncorrected for the {len(ties)} tried): " + "; ".join(examples) + ".")
 
 
 def question_iii(versus: pd.DataFrame, s: Settings) -> str:
@@ -130,41 +131,44 @@ def question_iii(versus: pd.DataFrame, s: Settings) -> str:
         parts.append(
             f"{_where(target, tp, sp, many).capitalize()}, random sampling ({best['baseline_mean']:.2f}%, "
             f"n = {best['n_baseline']}) is {abs(gap):.2f} points {direction} the best method + source "
-            f"({best['method']} on {best['source']}, {best['mean']:.2f}%), "
-            f"{_ci(-best['ci_high'], -best['ci_low'], s.confidence)}, Mann-Whitney U {p_text(best['p'])}: "
+            f"({best['method']} on {best['source']}, {best['mean']:.2f}%, n = {best['n']}): random - best = "
+            f"{_pts(gap)}, {_ci(-best['ci_high'], -best['ci_low'], s.confidence)}, Mann-Whitney U {p_text(best['p'])}: "
             f"{_verdict(best['p'], best['ci_low'], best['ci_high'], s, ('mann_whitney', best['n'], best['n_baseline']))} "
-            f"(the best is picked after the fact; the "
-            f"interval does not correct for the choice).")
-        beats = part[part["significant"] & (part["difference"] > 0)]
-        loses = part[part["significant"] & (part["difference"] < 0)]
-        parts.append("Significantly above random: " + (", ".join(f"{r.method} on {r.source} ({_pts(r.difference)})"
-                                                                  for r in beats.itertuples()) or "none") + "."
-                     + (" Significantly below random: " + ", ".join(f"{r.method} on {r.source} ({_pts(r.difference)})"
-                                                                     for r in loses.itertuples()) + "."
-                        if len(loses) else ""))
+            "(the best is picked after the fact; neither the interval nor the test corrects for the choice).")
+        beats = part[part["significant_holm"] & (part["difference"] > 0)]
+        loses = part[part["significant_holm"] & (part["difference"] < 0)]
+        listed = ", ".join(f"{r.method} on {r.source} ({_pts(r.difference)}, Holm-adjusted {p_text(r.p_holm)})"
+                           for r in beats.itertuples()) or "none"
+        parts.append(f"Significantly above random after Holm's correction for the {len(part)} comparisons: {listed}."
+                     + (" Significantly below: " + ", ".join(f"{r.method} on {r.source} ({_pts(r.difference)})"
+                                                             for r in loses.itertuples()) + "." if len(loses) else ""))
     return " ".join(parts)
 
 
-def question_iv(effects: pd.DataFrame, s: Settings) -> str:
+def question_iv(effects: pd.DataFrame, interactions: pd.DataFrame, s: Settings) -> str:
     if effects.empty:
         return "Not answerable: it needs at least two target protocols."
     parts = []
-    for (a, b), part in effects.groupby(["protocol_a", "protocol_b"]):
-        for row in part.itertuples():
-            kind = "a source: small data" if row.on_source else "a target"
-            parts.append(f"On {row.target} ({kind}), the {b} recipe changes test top-1 by {_pts(row.difference)} points "
-                         f"over {a} ({row.n_architectures} architectures trained both ways, "
-                         f"{_ci(row.ci_low, row.ci_high, s.confidence)}, Wilcoxon signed-rank {p_text(row.p)}: "
-                         f"{_verdict(row.p, row.ci_low, row.ci_high, s, ('wilcoxon', row.n_architectures))}).")
-        small = np.concatenate([np.abs(d) for d in part[part["on_source"]]["differences"]] or [np.array([])])
-        large = np.concatenate([np.abs(d) for d in part[~part["on_source"]]["differences"]] or [np.array([])])
-        if small.size and large.size:
-            ci = difference_interval(small, large, s.resamples, s.confidence, s.seed)
-            p = mann_whitney(small.tolist(), large.tolist())
-            more = "more" if ci.value > 0 else "less"
-            parts.append(f"The size of the change (|{b} - {a}| per architecture) is {abs(ci.value):.2f} points {more} "
-                         f"on the sources than on the targets, {_ci(ci.low, ci.high, s.confidence)}, Mann-Whitney U "
-                         f"{p_text(p)}: {_verdict(p, ci.low, ci.high, s)}.")
+    for row in effects.itertuples():
+        kind = "a source: small data" if row.on_source else "a target"
+        parts.append(f"On {row.target} ({kind}), the {row.protocol_b} recipe changes test top-1 by {_pts(row.difference)} "
+                     f"points over {row.protocol_a} ({row.n_architectures} architectures trained both ways, "
+                     f"{_ci(row.ci_low, row.ci_high, s.confidence)}, Wilcoxon signed-rank {p_text(row.p)}: "
+                     f"{_verdict(row.p, row.ci_low, row.ci_high, s, ('wilcoxon', row.n_nonzero))}).")
+    if interactions.empty:
+        parts.append("No architecture was trained with both recipes on a source and on another target, so whether the "
+                     "recipe matters more on small data is not answered.")
+    for row in interactions.itertuples():
+        verdict = _verdict(row.p, row.ci_low, row.ci_high, s, ("wilcoxon", row.n_nonzero))
+        more = ""
+        if verdict.startswith("significant"):
+            bigger = row.small if abs(row.effect_small) > abs(row.effect_large) else row.large
+            more = f" The recipe matters more on {bigger}."
+        parts.append(f"Per architecture ({row.n_architectures} trained both ways on both), the {row.protocol_b} "
+                     f"recipe's effect on {row.small} ({_pts(row.effect_small)}) minus its effect on {row.large} "
+                     f"({_pts(row.effect_large)}) is {_pts(row.difference)} points, "
+                     f"{_ci(row.ci_low, row.ci_high, s.confidence)}, Wilcoxon signed-rank {p_text(row.p)}: {verdict}."
+                     + more)
     return " ".join(parts)
 
 
@@ -173,4 +177,4 @@ def findings(results: dict[str, pd.DataFrame], proxies_of: dict, s: Settings) ->
     return {"i": question_i(results["rows"], results["rank_correlations"], proxies_of, s),
             "ii": question_ii(results["method_pairs"], s),
             "iii": question_iii(results["versus_baseline"], s),
-            "iv": question_iv(results["protocol_effects"], s)}
+            "iv": question_iv(results["protocol_effects"], results["protocol_interactions"], s)}

@@ -52,9 +52,11 @@ def study_context(table_dir: Path, table: pd.DataFrame, settings=None) -> tuple[
 
 def analyse(table: pd.DataFrame, s: Settings) -> dict[str, pd.DataFrame]:
     rows = analyze.complete(table, s.metric)
+    order = list(pd.unique(table["target_protocol"]))  # the study's order, whichever runs completed
     return {"rows": rows, "summary": analyze.summary(rows, s), "rank_correlations": analyze.rank_correlations(rows, s),
             "versus_baseline": analyze.versus_baseline(rows, s), "method_pairs": analyze.method_pairs(rows, s),
-            "protocol_effects": analyze.protocol_effects(rows, s),
+            "protocol_effects": analyze.protocol_effects(rows, s, order),
+            "protocol_interactions": analyze.protocol_interactions(rows, s, order),
             "architecture_correlation": analyze.architecture_correlation(rows, s)}
 
 
@@ -113,7 +115,11 @@ def sections(table: pd.DataFrame, results: dict, answers: dict, figure_paths: di
                            results["architecture_correlation"], figure_paths.get("scatter")))
     if not results["protocol_effects"].empty:
         out.append(Section("Training protocols", "Paired by architecture; Wilcoxon signed-rank test.",
-                           results["protocol_effects"].drop(columns=["differences"])))
+                           results["protocol_effects"]))
+    if not results["protocol_interactions"].empty:
+        out.append(Section("Does the recipe matter more on the source?", "Per architecture: the recipe's effect on "
+                           "the source minus its effect on the target; Wilcoxon signed-rank test.",
+                           results["protocol_interactions"]))
     if not results["method_pairs"].empty:
         out.append(Section("Pairs of methods on the source and on the target", table=results["method_pairs"]))
     problems = table[table["status"] != "complete"]
@@ -157,7 +163,8 @@ def to_html(parts: list[Section]) -> str:
 
 
 def make_figures(results: dict, out_dir: Path, s: Settings) -> dict[str, Path]:
-    made = {"bars": figures.grouped_bars(results["summary"], out_dir / "accuracy_bars.png")
+    made = {"bars": figures.grouped_bars(results["summary"], out_dir / "accuracy_bars.png",
+                                        confidence=s.confidence)
             if not results["summary"].empty else None,
             "scatter": figures.source_vs_target(results["rows"], out_dir / "source_vs_target.png", s.metric),
             "heatmap": figures.correlation_heatmap(results["rows"], out_dir / "rank_correlation.png", s.metric),
@@ -176,9 +183,8 @@ def write_report(table: pd.DataFrame, out_dir: str | Path, wandb_mode: str | Non
     figure_paths = make_figures(results, out_dir, s)
     parts = sections(table, results, answers, figure_paths, s)
     for name in ("summary", "versus_baseline", "rank_correlations", "method_pairs", "protocol_effects",
-                 "architecture_correlation"):
-        frame = results[name].drop(columns=["differences"], errors="ignore")
-        atomic_write_text(out_dir / f"{name}.csv", frame.to_csv(index=False))
+                 "protocol_interactions", "architecture_correlation"):
+        atomic_write_text(out_dir / f"{name}.csv", results[name].to_csv(index=False))
     atomic_write_text(out_dir / "report.md", to_markdown(parts, out_dir))
     atomic_write_text(out_dir / "report.html", to_html(parts))
     print(f"report -> {out_dir / 'report.md'}, {out_dir / 'report.html'}")

@@ -52,7 +52,7 @@ def study_from_dir(path: str | Path) -> Study:
     if not definition.is_file():
         raise ConfigError(f"{path} holds no study.yaml: is it a study dir (python -m lsnas.analysis run writes it)?")
     cfg = OmegaConf.load(definition)
-    cfg.dir = str(Path(path))  # the dir may have moved (a cluster's study copied to a laptop)
+    cfg.dir = str(Path(path).resolve())  # the dir may have moved (a cluster's study copied to a laptop)
     return Study(cfg)
 
 

@@ -82,27 +82,31 @@ class Interval:
         return bool(self.low > 0 or self.high < 0)
 
 
-def mean_interval(values, resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> Interval:
-    """The mean with a percentile-bootstrap interval (NaN bounds with fewer than 2 values)."""
+def mean_interval(values, resamples: int = 2000, confidence: float = 0.95, seed: int = 0,
+                  min_n: int = 2) -> Interval:
+    """The mean with a percentile-bootstrap interval; NaN bounds with fewer than ``min_n`` values (a percentile
+    bootstrap of 2 values is their range, which covers the mean far less often than its nominal level)."""
     v = np.asarray(values, float)
     v = v[np.isfinite(v)]
     if not v.size:
         return Interval(math.nan, math.nan, math.nan)
-    if v.size < 2:
+    if v.size < max(min_n, 2):
         return Interval(float(v.mean()), math.nan, math.nan)
     rng = np.random.default_rng(seed)
     boot = v[rng.integers(0, v.size, size=(resamples, v.size))].mean(axis=1)
     return Interval(float(v.mean()), *_percentiles(boot, confidence))
 
 
-def difference_interval(a, b, resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> Interval:
-    """mean(a) - mean(b), each side resampled on its own (independent groups)."""
+def difference_interval(a, b, resamples: int = 2000, confidence: float = 0.95, seed: int = 0,
+                        min_n: int = 2) -> Interval:
+    """mean(a) - mean(b), each side resampled on its own (independent groups); NaN bounds when a side has fewer
+    than ``min_n`` values (its spread would be left out of the interval)."""
     a, b = (np.asarray(v, float) for v in (a, b))
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     if not a.size or not b.size:
         return Interval(math.nan, math.nan, math.nan)
     value = float(a.mean() - b.mean())
-    if a.size < 2 and b.size < 2:
+    if min(a.size, b.size) < max(min_n, 2):
         return Interval(value, math.nan, math.nan)
     rng = np.random.default_rng(seed)
     boot = (a[rng.integers(0, a.size, size=(resamples, a.size))].mean(axis=1)
@@ -137,6 +141,20 @@ def grouped_bootstrap(groups: dict[str, np.ndarray], statistic: Callable[[np.nda
     rng = np.random.default_rng(seed)
     boot = np.column_stack([v[rng.integers(0, v.size, size=(resamples, v.size))].mean(axis=1) for v in arrays])
     return (float(statistic(means)[0]), *_percentiles(statistic(boot), confidence))
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjusted p values (family-wise error); NaN stays NaN and is not counted."""
+    p = np.asarray(p_values, float)
+    out = np.full(p.shape, np.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    order = finite[np.argsort(p[finite])]
+    m = len(order)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
 
 
 def smallest_p(test: str, n1: int, n2: int = 0) -> float:

@@ -69,7 +69,7 @@ class Study:
         cfg = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(dict(cfg))
         self.cfg = cfg
         self.name = str(cfg.name)
-        self.dir = Path(cfg.dir)
+        self.dir = Path(cfg.dir).resolve()  # the stages run from the repository root: no relative paths
         s, t = cfg.search, cfg.transfer
         self.methods = _axis(s.methods, "search.methods")
         self.sources = _axis(s.sources, "search.sources")
@@ -158,19 +158,25 @@ class Study:
 
 def run_status(run_dir: Path, stage: str) -> dict:
     """``{"status": complete | failed | interrupted | pending, "reason": ...}`` of one cell's run dir, from
-    what the run wrote (its artifacts, and the job's end as the sweep recorded it)."""
+    what the run wrote (its result, and the job's end as the sweep recorded it): complete when the result is
+    there; failed when the job raised, or ended without its result; interrupted when it started and neither
+    finished nor ended (a kill); pending when it never started."""
     run_dir = Path(run_dir)
     recorded = _read_json(run_dir / STATUS_FILENAME) or {}
     if stage == "search":
-        summary = _read_json(run_dir / "search_summary.json")
-        if summary and summary.get("completed") and (run_dir / ARCH_FILENAME).is_file():
+        summary = _read_json(run_dir / "search_summary.json") or {}
+        if summary.get("completed", True) and summary and (run_dir / ARCH_FILENAME).is_file():
             return {"status": "complete", "reason": None}
-        if summary and summary.get("completed") is False and recorded.get("status") == "complete":
-            return {"status": "failed", "reason": "the search ended early without its answer (see its log)"}
+        missing = ("the search ended early without its answer (a failure-rate stop, every trial failed, or a "
+                   "preemption: see its log; --rerun-failed resumes it)")
     elif (run_dir / "metrics.json").is_file():
         return {"status": "complete", "reason": None}
+    else:
+        missing = "the training ended without writing metrics.json (see its log)"
     if recorded.get("status") == "failed":
         return {"status": "failed", "reason": recorded.get("error")}
+    if recorded.get("status") == "complete":  # the job returned, but its result is not there
+        return {"status": "failed", "reason": missing}
     if run_dir.is_dir() and any(run_dir.iterdir()):
         return {"status": "interrupted", "reason": "started, not finished (resumes from its run dir)"}
     return {"status": "pending", "reason": "not run yet"}
