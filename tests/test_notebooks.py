@@ -14,7 +14,9 @@ def test_nastransfer_notebook_executes(tmp_path, monkeypatch):
 
     monkeypatch.delenv("LSNAS_STUDY_TABLE", raising=False)
     notebook = nbformat.read(ROOT / "notebooks" / "nastransfer.ipynb", as_version=4)
-    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    client = NotebookClient(notebook, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(str(o.get("data", {}).get("text/markdown", "")) for o in outputs)

@@ -10,7 +10,8 @@ from lsnas.arch import Architecture, from_zoo
 def study_config(tmp_path: Path, **changes) -> dict:
     cfg = {"name": "mini", "dir": str(tmp_path / "study"), "launcher": "basic", "baseline": "random_sample",
            "proxies_of": {"big": ["proxy"]},
-           "search": {"seeds": [0, 1], "methods": {"darts": ["method=darts"], "random_sample": ["method=random_sample"]},
+           "search": {"seeds": [0, 1],
+                      "methods": {"darts": ["method=darts"], "random_sample": ["method=random_sample"]},
                       "source_free": ["random_sample"],
                       "sources": {"small": ["dataset=digits"], "proxy": ["dataset=digits", "dataset.resolution=8"]},
                       "protocols": {"tiny": ["budget=small"]}, "common": ["logger=csv"]},

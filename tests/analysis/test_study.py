@@ -21,7 +21,8 @@ def test_search_cells_are_the_product_and_source_free_methods_run_once(tmp_path,
         "search/darts/small/tiny/seed0", "search/darts/small/tiny/seed1", "search/darts/proxy/tiny/seed0",
         "search/darts/proxy/tiny/seed1", "search/random_sample/none/tiny/seed0", "search/random_sample/none/tiny/seed1"]
     darts = cells[2].overrides
-    assert darts[:4] == ("dataset=digits", "dataset.resolution=8", "budget=small", "method=darts")  # source, protocol, method
+    # source, protocol, method (the method's settings win)
+    assert darts[:4] == ("dataset=digits", "dataset.resolution=8", "budget=small", "method=darts")
     assert {"seed=0", "group=mini", "cell.job_type=search", "cell.source=proxy", "ckpt_path=last"} <= set(darts)
     assert not any(o.startswith("dataset") for o in cells[4].overrides)  # the baseline reads no data
 

@@ -18,8 +18,8 @@ def quoted(*items):  # a list value on Hydra's command line: elements holding '=
 
 
 OVERRIDES = ["study=digits_demo",
-             "study.search.common=" + quoted("logger=csv", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
-                                             "trainer.enable_model_summary=false"),
+             "study.search.common=" + quoted("logger=csv", "trainer.limit_train_batches=2",
+                                             "trainer.limit_val_batches=1", "trainer.enable_model_summary=false"),
              "study.search.methods.darts=" + quoted("method=darts", "method.epochs=1", "method.batch_size=16",
                                                     "space.init_channels=4", "space.layers=3"),
              "+study.search.methods.broken=" + quoted("method=darts", "space=resnet")]

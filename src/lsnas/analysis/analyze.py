@@ -52,7 +52,8 @@ class Settings:
     @classmethod
     def from_config(cls, cfg, baseline: str | None = None) -> Settings:
         cfg = dict(cfg or {})
-        known = {k: cfg[k] for k in ("metric", "confidence", "resamples", "alpha", "seed", "min_runs") if cfg.get(k) is not None}
+        names = ("metric", "confidence", "resamples", "alpha", "seed", "min_runs")
+        known = {k: cfg[k] for k in names if cfg.get(k) is not None}
         return cls(**known, baseline=baseline)
 
 
@@ -202,7 +203,8 @@ def method_pairs(rows: pd.DataFrame, s: Settings) -> pd.DataFrame:
                     p = mann_whitney(ga[column].tolist(), gb[column].tolist())
                     row.update({f"{where}_difference": ci.value, f"{where}_ci_low": ci.low,
                                 f"{where}_ci_high": ci.high, f"{where}_p": p})
-                row["tie_on_source"] = not (row["source_p"] < s.alpha and row["source_ci_low"] * row["source_ci_high"] > 0)
+                row["tie_on_source"] = not (row["source_p"] < s.alpha
+                                            and row["source_ci_low"] * row["source_ci_high"] > 0)
                 row["differ_on_target"] = bool(row["target_p"] < s.alpha
                                                and row["target_ci_low"] * row["target_ci_high"] > 0)
                 out.append(row)
@@ -263,7 +265,8 @@ def protocol_interactions(rows: pd.DataFrame, s: Settings, order: list[str] | No
                 d = (both[small] - both[large]).to_numpy(float)
                 ci = mean_interval(d, s.resamples, s.confidence, s.seed, s.min_runs)
                 out.append({"protocol_a": a, "protocol_b": b, "small": small, "large": large,
-                            "n_architectures": len(d), "effect_small": float(both[small].mean()) if len(d) else math.nan,
+                            "n_architectures": len(d),
+                            "effect_small": float(both[small].mean()) if len(d) else math.nan,
                             "effect_large": float(both[large].mean()) if len(d) else math.nan,
                             "difference": ci.value, "ci_low": ci.low, "ci_high": ci.high, "p": wilcoxon(d),
                             "n_nonzero": int(np.count_nonzero(d)),

@@ -45,8 +45,8 @@ def grouped_bars(summary: pd.DataFrame, path: str | os.PathLike, metric: str = "
             ax.bar(x, rows["mean"], width, label=source, color=colours[source],
                    yerr=np.nan_to_num(err), capsize=2, error_kw={"elinewidth": 0.8})
         ax.set_xticks(np.arange(len(methods)), methods, rotation=20)
-        ax.set_title(f"on {target} ({tp} recipe)" + (f", {sp} search" if summary["search_protocol"].nunique() > 1 else ""),
-                     fontsize=10)
+        search = f", {sp} search" if summary["search_protocol"].nunique() > 1 else ""
+        ax.set_title(f"on {target} ({tp} recipe){search}", fontsize=10)
         ax.set_ylabel(metric)
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(title="searched on", fontsize=8, title_fontsize=8)

@@ -83,15 +83,17 @@ def question_i(rows: pd.DataFrame, correlations: pd.DataFrame, proxies_of: dict,
             parts.append(
                 f"{_where(target, tp, sp, many).capitalize()}, architectures searched on its proxies "
                 f"({', '.join(proxies)}; n = {proxy.size}) score {abs(ci.value):.2f} points {direction} those searched "
-                f"on {', '.join(sorted(set(other['source'])))} (n = {unrelated.size}), {_ci(ci.low, ci.high, s.confidence)}, "
-                f"Mann-Whitney U {p_text(p)}: {_verdict(p, ci.low, ci.high, s, ('mann_whitney', proxy.size, unrelated.size))}.")
+                f"on {', '.join(sorted(set(other['source'])))} (n = {unrelated.size}), "
+                f"{_ci(ci.low, ci.high, s.confidence)}, Mann-Whitney U {p_text(p)}: "
+                f"{_verdict(p, ci.low, ci.high, s, ('mann_whitney', proxy.size, unrelated.size))}.")
             design = correlations[(correlations["comparison"] == "source vs source")
                                   & (correlations["target_protocol"] == tp) & (correlations["search_protocol"] == sp)]
             for row in design[design["target"] == target].itertuples():
                 a, b = row.source_a, row.source_b
                 if a in proxies and b in proxies:
+                    agreement = _agreement(row.kendall_tau, row.kendall_tau_low, row.kendall_tau_high, s.confidence)
                     parts.append(f"Kendall's tau between the method rankings from {a} and from {b} "
-                                 f"({row.n_methods} methods) {_agreement(row.kendall_tau, row.kendall_tau_low, row.kendall_tau_high, s.confidence)}.")
+                                 f"({row.n_methods} methods) {agreement}.")
     return " ".join(parts) or "No target has both proxy-searched and other architectures trained on it yet."
 
 
@@ -113,7 +115,8 @@ def question_ii(pairs: pd.DataFrame, s: Settings) -> str:
                        f"of methods that tie on the source and separate on the target ({limit}).")
     examples = [f"{r.method_a} vs {r.method_b} (searched on {r.source}): {_pts(r.source_difference)} points on the "
                 f"source ({_ci(r.source_ci_low, r.source_ci_high, s.confidence)}), {_pts(r.target_difference)} on "
-                f"{r.target} with the {r.target_protocol} recipe ({_ci(r.target_ci_low, r.target_ci_high, s.confidence)}, "
+                f"{r.target} with the {r.target_protocol} recipe "
+                f"({_ci(r.target_ci_low, r.target_ci_high, s.confidence)}, "
                 f"Mann-Whitney U {p_text(r.target_p)})" for r in differ.itertuples()]
     return (text + f"; {len(differ)} of them differ significantly on the target (each test at {s.alpha:.0%}, "
             f"uncorrected for the {len(ties)} tried): " + "; ".join(examples) + ".")
@@ -126,6 +129,7 @@ def question_iii(versus: pd.DataFrame, s: Settings) -> str:
     many = versus["search_protocol"].nunique() > 1
     for (sp, target, tp), part in versus.groupby(["search_protocol", "target", "target_protocol"]):
         best = part.loc[part["mean"].idxmax()]
+        test = ("mann_whitney", best["n"], best["n_baseline"])
         gap = best["baseline_mean"] - best["mean"]
         direction = "below" if gap < 0 else "above"
         parts.append(
@@ -133,7 +137,7 @@ def question_iii(versus: pd.DataFrame, s: Settings) -> str:
             f"n = {best['n_baseline']}) is {abs(gap):.2f} points {direction} the best method + source "
             f"({best['method']} on {best['source']}, {best['mean']:.2f}%, n = {best['n']}): random - best = "
             f"{_pts(gap)}, {_ci(-best['ci_high'], -best['ci_low'], s.confidence)}, Mann-Whitney U {p_text(best['p'])}: "
-            f"{_verdict(best['p'], best['ci_low'], best['ci_high'], s, ('mann_whitney', best['n'], best['n_baseline']))} "
+            f"{_verdict(best['p'], best['ci_low'], best['ci_high'], s, test)} "
             "(the best is picked after the fact; neither the interval nor the test corrects for the choice).")
         beats = part[part["significant_holm"] & (part["difference"] > 0)]
         loses = part[part["significant_holm"] & (part["difference"] < 0)]
@@ -151,8 +155,9 @@ def question_iv(effects: pd.DataFrame, interactions: pd.DataFrame, s: Settings) 
     parts = []
     for row in effects.itertuples():
         kind = "a source: small data" if row.on_source else "a target"
-        parts.append(f"On {row.target} ({kind}), the {row.protocol_b} recipe changes test top-1 by {_pts(row.difference)} "
-                     f"points over {row.protocol_a} ({row.n_architectures} architectures trained both ways, "
+        parts.append(f"On {row.target} ({kind}), the {row.protocol_b} recipe changes test top-1 by "
+                     f"{_pts(row.difference)} points over {row.protocol_a} ({row.n_architectures} architectures "
+                     "trained both ways, "
                      f"{_ci(row.ci_low, row.ci_high, s.confidence)}, Wilcoxon signed-rank {p_text(row.p)}: "
                      f"{_verdict(row.p, row.ci_low, row.ci_high, s, ('wilcoxon', row.n_nonzero))}).")
     if interactions.empty:

@@ -89,8 +89,9 @@ def sections(table: pd.DataFrame, results: dict, answers: dict, figure_paths: di
     done = (table["status"] == "complete").sum()
     out = [Section(f"Transfer study {study}",
                    f"{len(table)} rows (method x source x search protocol x seed x target x target protocol), {done} "
-                   f"complete. Metric: {s.metric} (%); intervals: {s.confidence:.0%} percentile bootstrap over seeds and "
-                   f"architectures ({s.resamples} resamples); tests at alpha = {s.alpha}. Baseline: {s.baseline}.")]
+                   f"complete. Metric: {s.metric} (%); intervals: {s.confidence:.0%} percentile bootstrap over seeds "
+                   f"and architectures ({s.resamples} resamples; none below {s.min_runs} runs a side); tests at "
+                   f"alpha = {s.alpha}. Baseline: {s.baseline}.")]
     for key, question in QUESTIONS.items():
         out.append(Section(f"({key}) {question}", answers[key]))
     summary = results["summary"]
@@ -107,8 +108,9 @@ def sections(table: pd.DataFrame, results: dict, answers: dict, figure_paths: di
         out.append(Section("Rank correlations of the method rankings",
                            "Kendall's tau and Spearman's rho between the rankings of the methods by mean accuracy in "
                            "two settings; intervals from resampling each method's runs. NaN: fewer than 3 methods.",
-                           rc[["comparison", "a", "b", "n_methods", "kendall_tau", "kendall_tau_low", "kendall_tau_high",
-                               "spearman_rho", "spearman_rho_low", "spearman_rho_high"]], figure_paths.get("heatmap")))
+                           rc[["comparison", "a", "b", "n_methods", "kendall_tau", "kendall_tau_low",
+                               "kendall_tau_high", "spearman_rho", "spearman_rho_low", "spearman_rho_high"]],
+                           figure_paths.get("heatmap")))
     if not results["architecture_correlation"].empty:
         out.append(Section("Source against target, per architecture",
                            "Each architecture's top-1 on its source against on the target; pairs bootstrap.",
@@ -125,7 +127,8 @@ def sections(table: pd.DataFrame, results: dict, answers: dict, figure_paths: di
     problems = table[table["status"] != "complete"]
     if len(problems):
         out.append(Section("Runs without results", "Listed, never dropped: each with the reason the run gave.",
-                           problems[["method", "source", "seed", "target", "target_protocol", "status", "stage", "reason"]]))
+                           problems[["method", "source", "seed", "target", "target_protocol", "status", "stage",
+                                     "reason"]]))
     return out
 
 

@@ -8,7 +8,6 @@ Before a stage runs, every cell's run dir is read: complete cells are skipped, i
 
 from __future__ import annotations
 
-import logging
 import shlex
 import subprocess
 import sys
@@ -22,7 +21,6 @@ from lsnas.analysis.study import STATUS_FILENAME, Cell, Study, _read_json, run_s
 from lsnas.errors import ConfigError, UserError
 from lsnas.utils.io import atomic_write_json, atomic_write_text
 
-log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[3]  # the repository: conf/, search.py, train.py
 CONF_DIR = ROOT / "conf"
 SCRIPTS = {"search": ROOT / "search.py", "transfer": ROOT / "train.py"}
@@ -80,7 +78,7 @@ def run_stage(study: Study, stage: str, rerun_failed: bool = False) -> dict[str,
     cells = study.cells(stage)
     pending = todo(study, cells, rerun_failed)
     if not pending:
-        log.info("%s: all %d runs done or failed (nothing to run)", stage, len(cells))
+        print(f"{stage}: all {len(cells)} runs done or failed (nothing to run)", flush=True)
     else:
         for cell in pending:  # a rerun starts without its old failure record
             (study.dir / cell.subdir / STATUS_FILENAME).unlink(missing_ok=True)

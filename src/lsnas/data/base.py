@@ -198,7 +198,8 @@ class ImageClassificationDataModule(L.LightningDataModule, abc.ABC):
         train_idx, val_idx = split_indices(len(raw_train), self.val_fraction, self.split_seed)
         self.train_set = TransformSubset(raw_train, train_idx, self.train_transform())
         self.val_set = TransformSubset(raw_train, val_idx, self.eval_transform())
-        self.test_set = TransformSubset(raw_test, evaluation_order(len(raw_test), self.split_seed), self.eval_transform())
+        test_order = evaluation_order(len(raw_test), self.split_seed)
+        self.test_set = TransformSubset(raw_test, test_order, self.eval_transform())
 
     def train_sampler(self, dataset: Dataset, stream: int) -> Sampler:
         # Training order from (seed, epoch): resumed runs see the same data as uninterrupted ones.
