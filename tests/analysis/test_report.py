@@ -33,7 +33,14 @@ def test_report_files_and_self_contained_html(tmp_path, table):
     assert page.count("data:image/png;base64,") == 4 and 'src="http' not in page and "<table" in page
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert set(summary["method"]) == {"darts", "pcdarts", "gdas", "random", "random_sample"}
-    assert (summary["ci_low"] <= summary["mean"]).all() and (summary["mean"] <= summary["ci_high"]).all()
+    assert (summary["n"] == 3).all() and summary["ci_low"].notna().all()
+
+
+def test_no_interval_from_fewer_runs_than_min_runs(tmp_path):
+    answers = write_report(make_table(seeds=2), tmp_path, settings={"resamples": 100, "min_runs": 3})
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert (summary["n"] == 2).all() and summary["ci_low"].isna().all() and summary["std"].notna().all()
+    assert "95% CI not estimable (too few runs)" in answers["iii"]
 
 
 def test_report_command_on_a_table_alone(tmp_path, table):

@@ -29,8 +29,9 @@ def _panels(n: int, width: float = 4.6, height: float = 3.4):
 
 
 def grouped_bars(summary: pd.DataFrame, path: str | os.PathLike, metric: str = "test top-1 (%)",
-                 confidence: float = 0.95) -> Path:
-    """Per (target, target protocol): the mean per method, one bar per source, with the bootstrap interval."""
+                 confidence: float = 0.95, rows: pd.DataFrame | None = None, column: str = "target_top1") -> Path:
+    """Per (target, target protocol): the mean per method, one bar per source, with the bootstrap interval
+    where there is one, and every run as a dot (``rows``), so two seeds show their spread too."""
     panels = list(summary.groupby(["target", "target_protocol", "search_protocol"]))
     fig, axes = _panels(len(panels), width=5.2)
     sources = sorted(set(summary["source"]))
@@ -39,18 +40,27 @@ def grouped_bars(summary: pd.DataFrame, path: str | os.PathLike, metric: str = "
         methods = sorted(set(part["method"]))
         width = 0.8 / max(len(sources), 1)
         for j, source in enumerate(sources):
-            rows = part[part["source"] == source].set_index("method").reindex(methods)
+            means = part[part["source"] == source].set_index("method").reindex(methods)
             x = np.arange(len(methods)) + (j - (len(sources) - 1) / 2) * width
-            err = np.array([rows["mean"] - rows["ci_low"], rows["ci_high"] - rows["mean"]])
-            ax.bar(x, rows["mean"], width, label=source, color=colours[source],
-                   yerr=np.nan_to_num(err), capsize=2, error_kw={"elinewidth": 0.8})
+            ax.bar(x, means["mean"], width, label=source, color=colours[source], alpha=0.85)
+            has = means["ci_low"].notna().to_numpy()
+            ax.errorbar(x[has], means["mean"][has], yerr=[(means["mean"] - means["ci_low"])[has],
+                                                           (means["ci_high"] - means["mean"])[has]],
+                        fmt="none", ecolor="k", capsize=2, elinewidth=0.8)
+            if rows is not None:
+                runs = rows[(rows["target"] == target) & (rows["target_protocol"] == tp)
+                            & (rows["search_protocol"] == sp) & (rows["source"] == source)]
+                for i, method in enumerate(methods):
+                    values = runs.loc[runs["method"] == method, column].to_numpy(float)
+                    ax.scatter(np.full(values.size, x[i]), values, s=9, color="k", zorder=3)
         ax.set_xticks(np.arange(len(methods)), methods, rotation=20)
         search = f", {sp} search" if summary["search_protocol"].nunique() > 1 else ""
         ax.set_title(f"on {target} ({tp} recipe){search}", fontsize=10)
         ax.set_ylabel(metric)
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(title="searched on", fontsize=8, title_fontsize=8)
-    fig.suptitle(f"Mean over seeds with {confidence:.0%} bootstrap intervals (none: fewer runs than analysis.min_runs)")
+    fig.suptitle(f"Mean over seeds (dots: the runs) with {confidence:.0%} bootstrap intervals where there are "
+                 "enough runs (analysis.min_runs)", fontsize=10)
     return save_figure(fig, path)
 
 

@@ -167,7 +167,7 @@ def to_html(parts: list[Section]) -> str:
 
 def make_figures(results: dict, out_dir: Path, s: Settings) -> dict[str, Path]:
     made = {"bars": figures.grouped_bars(results["summary"], out_dir / "accuracy_bars.png",
-                                        confidence=s.confidence)
+                                        confidence=s.confidence, rows=results["rows"], column=s.metric)
             if not results["summary"].empty else None,
             "scatter": figures.source_vs_target(results["rows"], out_dir / "source_vs_target.png", s.metric),
             "heatmap": figures.correlation_heatmap(results["rows"], out_dir / "rank_correlation.png", s.metric),
