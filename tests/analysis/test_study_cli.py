@@ -81,7 +81,7 @@ def test_a_stage_runs_in_parallel_through_the_joblib_launcher(tmp_path):
     env = {**os.environ, "LSNAS_OUTPUT_DIR": str(tmp_path)}
     proc = subprocess.run([sys.executable, "-m", "lsnas.analysis", "search", "study=digits_demo",
                            "~study.search.methods.darts", "~study.search.methods.random", "study.launcher=joblib",
-                           "study.launcher_overrides=[hydra.launcher.n_jobs=2]"], cwd=ROOT, env=env,
+                           'study.launcher_overrides=["hydra.launcher.n_jobs=2"]'], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "hydra/launcher=joblib" in proc.stdout and "search: 2 complete" in proc.stdout

@@ -45,8 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wandb", choices=("auto", "online", "offline", "disabled"), default=None,
                         help="report: also log the table and figures to one W&B run of the study")
     args = parser.parse_intermixed_args(argv)
-    paths = [a for a in args.args if "=" not in a]
-    args.overrides = [a for a in args.args if "=" in a]
+    overrides = [a for a in args.args if "=" in a or (a.startswith("~") and not a.startswith("~/"))]  # ~key deletes
+    paths = [a for a in args.args if a not in overrides]
+    args.overrides = overrides
     args.path = Path(paths[0]) if paths else None
     from lsnas.analysis.runner import StageInterrupted
 

@@ -216,3 +216,4 @@ def log_to_wandb(table: pd.DataFrame, figure_paths: dict, answers: dict, out_dir
         return run.id
     finally:
         run.finish()
+        wandb.teardown()  # later runs of this process read their settings (WANDB_MODE, ...) afresh
