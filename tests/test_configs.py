@@ -116,3 +116,21 @@ def test_slurm_launcher_settings():
     assert launcher._target_.endswith("SlurmLauncher")
     assert (launcher.nodes, launcher.tasks_per_node, launcher.gpus_per_node) == (2, 4, 4)
     assert launcher.partition == "gpu" and launcher.timeout_min > 0 and launcher.max_num_timeout > 0
+
+
+@pytest.mark.parametrize("experiment, overrides, expected", [
+    (None, ["dataset=imagenet_proxy", "dataset.source=tiny_imagenet", "dataset.root=/d/tiny imagenet", "seed=1",
+            "trainer.devices=2"],
+     "python train.py arch=/r/arch.json dataset=imagenet_proxy dataset.source=tiny_imagenet "
+     "'dataset.root=/d/tiny imagenet'"),
+    ("pcdarts_imagenet", ["dataset.root=/d/imagenet", "data_dir=/d"],
+     "python train.py arch=/r/arch.json dataset=imagenet1k dataset.root=/d/imagenet data_dir=/d "
+     "protocol=darts_imagenet"),
+    ("nastransfer_low_res", ["dataset.root=/d/in1k", "dataset.resolution=16"],  # the proxy's resolution stays
+     "python train.py arch=/r/arch.json dataset=imagenet1k dataset.root=/d/in1k protocol=darts_imagenet"),
+])
+def test_the_printed_train_command_carries_the_search_data_settings(experiment, overrides, expected):
+    from lsnas.methods import train_command
+
+    cfg = compose_config("search", *overrides, *([f"experiment={experiment}"] if experiment else []))
+    assert train_command(cfg, "/r/arch.json", overrides=overrides) == expected

@@ -4,6 +4,7 @@ the runner that executes it (``method.run._target_``), so ``search.py`` treats t
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from hydra.utils import get_method
@@ -20,9 +21,26 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict:
     return get_method(target)(cfg, run_dir)
 
 
-def print_train_command(cfg: DictConfig, arch_path: Path) -> None:
-    """The next step: the train.py command for the searched architecture (an experiment's pairing, if set)."""
+def train_command(cfg: DictConfig, arch_path: Path, overrides: list[str] | None = None) -> str:
+    """The train.py command for the searched architecture: an experiment's pairing if set, else the dataset
+    searched on with the settings the search was given on the command line (``dataset.source=...``,
+    ``dataset.root=...``, ``data_dir=``, ``regime=``), so the command works when pasted."""
+    from lsnas.cli import task_overrides
+
+    overrides = task_overrides() if overrides is None else overrides
     then = cfg.get("then_train") or {}
-    protocol = f" protocol={then['protocol']}" if then.get("protocol") else ""
-    print(f"architecture written to {arch_path}; train it with:\n"
-          f"  python train.py arch={arch_path} dataset={then.get('dataset') or cfg.dataset.name}{protocol}")
+    same_data = not then.get("dataset")
+    # a proxy's root is its source's: when the pairing trains on that source, the root carries over
+    source_is_target = not same_data and cfg.dataset.get("source") == then.get("dataset")
+    carried = [o for o in overrides if o.startswith("data_dir=")
+               or (same_data and o.lstrip("+").startswith(("dataset.", "regime=")))
+               or (source_is_target and o.startswith("dataset.root="))]
+    parts = [f"arch={arch_path}", f"dataset={then.get('dataset') or cfg.dataset.name}", *carried]
+    if then.get("protocol"):
+        parts.append(f"protocol={then['protocol']}")
+    return "python train.py " + " ".join(shlex.quote(p) for p in parts)
+
+
+def print_train_command(cfg: DictConfig, arch_path: Path) -> None:
+    """The next step, printed at the end of a search."""
+    print(f"architecture written to {arch_path}; train it with:\n  {train_command(cfg, arch_path)}")
