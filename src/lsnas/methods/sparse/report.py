@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lsnas.analysis.stats import mann_whitney
+from lsnas.analysis.stats import mann_whitney, smallest_p
 from lsnas.methods.multitrial.journal import JOURNAL_FILENAME, Journal, TrialLog
 from lsnas.utils.io import atomic_write_json, atomic_write_text
 
@@ -119,6 +119,11 @@ def markdown(summary: list[dict], target: float, alpha: float, metric: str) -> s
             other = by_key[(r["sparsity"], "random")]
             verdict = ("differ" if r["p_final"] < alpha else "no significant difference") \
                 if math.isfinite(r["p_final"]) else "not testable"
+            floor = smallest_p("mann_whitney", r["n"], other["n"])
+            if verdict != "differ" and floor >= alpha:  # say so, and what would allow it
+                enough = next(n for n in range(r["n"], 1000) if smallest_p("mann_whitney", n, other["n"]) < alpha)
+                verdict = (f"could not be significant: the smallest p at these sizes is {floor:.3g}; "
+                           f"{enough} searched trainings against {other['n']} would allow it")
             lines.append(f"| {r['sparsity']:g} | {r['final_mean'] - other['final_mean']:+.4f} | {_p(r['p_final'])} | "
                          f"{_p(r['p_epochs'])} | {verdict} (n = {r['n']} vs {other['n']}) |")
     return "\n".join(lines) + "\n"
