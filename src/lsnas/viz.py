@@ -131,7 +131,9 @@ def plot_proxy_scatter(results: list[dict], rows: list[dict], path: str | os.Pat
             ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
         tau, rho = row["kendall_tau"], row["spearman_rho"]
         lower = " (lower is better)" if row.get("sign", 1) < 0 else ""
-        ax.set_title(f"{row['proxy']}{lower}\ntau {tau:+.2f}  rho {rho:+.2f}  (n={row['n']})", fontsize=8)
+        stats_text = (f"tau {tau:+.2f}  rho {rho:+.2f}" if np.isfinite(tau) else
+                      "tau, rho n/a (fewer than 3 architectures)" if row["n"] < 3 else "tau, rho n/a (no spread)")
+        ax.set_title(f"{row['proxy']}{lower}\n{stats_text}  (n={row['n']})", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     for ax in axes.flat[n:]:

@@ -245,3 +245,11 @@ def test_every_proxy_runs_on_an_architecture_of_every_space(space_name):
         net.train(bn_mode)
         values = {name: PROXIES.get(name)(net, x, y) for name in PROXIES.names()}
         assert all(math.isfinite(v) for v in values.values()), values
+
+
+def test_a_study_too_small_for_correlations_says_why():
+    from lsnas.proxies.quality import markdown
+
+    results = [{"status": "complete", "score": s, "metrics": {"init/params": p}} for s, p in ((0.5, 10), (0.6, 20))]
+    table = markdown(study_table(results, resamples=50), 0.95, n_trials=2)
+    assert "n/a: fewer than 3 architectures" in table and "nan" not in table

@@ -49,7 +49,8 @@ def markdown(rows: list[dict], confidence: float, n_trials: int) -> str:
              "positive: the proxy ranks as training does).", "",
              f"| proxy | n | Kendall tau [{pct} CI] | Spearman rho [{pct} CI] |", "|---|---:|---|---|"]
     for r in rows:
-        cells = [f"{r[c]:+.3f} [{r[c + '_low']:+.2f}, {r[c + '_high']:+.2f}]" if math.isfinite(r[c]) else "n/a"
+        why = "n/a: fewer than 3 architectures" if r["n"] < 3 else "n/a: no spread in the proxy or the accuracy"
+        cells = [f"{r[c]:+.3f} [{r[c + '_low']:+.2f}, {r[c + '_high']:+.2f}]" if math.isfinite(r[c]) else why
                  for c in COEFFICIENTS]
         lines.append(f"| {r['proxy']} | {r['n']} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines) + "\n"
