@@ -68,6 +68,7 @@ class Evaluator:
 
     #: spaces the evaluator can score (None: any space that builds networks)
     spaces: tuple[str, ...] | None = None
+    reads_data = True  # False: scores come from no dataset (a synthetic objective), so a run claims none
 
     def settings(self) -> dict:
         """What determines the score (the fingerprint's input); by default the constructor's settings, less

@@ -26,6 +26,7 @@ from lsnas.spaces.base import SearchSpace
 
 @EVALUATORS.register("synthetic")
 class SyntheticEvaluator(Evaluator):
+    reads_data = False
     def __init__(self, target_seed: int = 0, seconds: float = 0.0, fail_every: int = 0, nan_every: int = 0,
                  objective: str = "overlap", width: float = 0.3, space: dict | None = None,
                  target: dict | None = None):

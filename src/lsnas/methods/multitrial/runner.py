@@ -104,12 +104,18 @@ def total_cost(state: SearchState) -> float:
     return round(sum((r.get("cost") or {}).get("seconds") or 0.0 for r in state.log.results.values()), 3)
 
 
+def data_label(cfg: DictConfig, evaluator: Evaluator) -> str:
+    """What the scores were measured on, for log lines and plot titles."""
+    return cfg.dataset.name if evaluator.reads_data else "a synthetic objective (no data)"
+
+
 def summarize(cfg: DictConfig, state: SearchState, wall_s: float, evaluator: Evaluator, num_trials: int) -> dict:
     best = state.best()
     statuses: dict[str, int] = {}
     for result in state.log.results.values():
         statuses[result["status"]] = statuses.get(result["status"], 0) + 1
-    return {"method": cfg.method.name, "space": cfg.space.name, "dataset": cfg.dataset.name, "seed": cfg.seed,
+    dataset = cfg.dataset.name if evaluator.reads_data else None  # a synthetic objective read no data
+    return {"method": cfg.method.name, "space": cfg.space.name, "dataset": dataset, "seed": cfg.seed,
             "evaluator": EVALUATORS.name_of(type(evaluator)) or type(evaluator).__name__,
             "evaluator_fingerprint": evaluator.fingerprint(),
             "score": "relative (rank combination over the complete trials)" if state.objective else "evaluator",
@@ -170,8 +176,8 @@ def run_search(cfg: DictConfig, run_dir: Path, space: SearchSpace, strategy: Str
         executor_name = execution.pop("executor", "inprocess")
         executor = make_executor(executor_name, **execution)  # after the checks: Ray is slow
         log.info("%s over the %s space on %s: %d trials, evaluator %s (%s), %s executor x%d", title or cfg.method.name,
-                 space.name, cfg.dataset.name, strategy.num_trials, type(evaluator).__name__, evaluator.fingerprint(),
-                 executor_name, executor.workers)
+                 space.name, data_label(cfg, evaluator), strategy.num_trials, type(evaluator).__name__,
+                 evaluator.fingerprint(), executor_name, executor.workers)
         if trial_log.asks:
             log.info("resuming %s: %d trials finished, %d to send again", journal.path, len(trial_log.results),
                      len(trial_log.pending()))
@@ -188,8 +194,9 @@ def run_search(cfg: DictConfig, run_dir: Path, space: SearchSpace, strategy: Str
             executor.close()
             if trial_logger is not None:
                 trial_logger.close()
+            title = title or f"{cfg.method.name} on {data_label(cfg, evaluator)}"
             write_outputs(cfg, run_dir, state.where(**(scope or {})), time.perf_counter() - started, evaluator,
-                          strategy.num_trials, title or f"{cfg.method.name} on {cfg.dataset.name}", write_arch)
+                          strategy.num_trials, title, write_arch)
     return state
 
 
@@ -211,4 +218,8 @@ def write_outputs(cfg: DictConfig, run_dir: Path, state: SearchState, wall_s: fl
     best.arch.save(run_dir / ARCH_FILENAME)
     print(f"best: trial {best.k} score {best.score:.4f} ({summary['trials']} trials, {summary['failed_trials']} "
           f"failed, {summary['total_evaluation_seconds']:.0f}s of evaluation)")
-    print_train_command(cfg, run_dir / ARCH_FILENAME)
+    if evaluator.reads_data:
+        print_train_command(cfg, run_dir / ARCH_FILENAME)
+    else:
+        print(f"architecture written to {run_dir / ARCH_FILENAME}; it was scored by a synthetic objective, not on "
+              "data: train it on a dataset of your choice with python train.py arch=<that file> dataset=<name>")
