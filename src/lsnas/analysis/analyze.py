@@ -11,6 +11,7 @@ in the tables. The architecture-level unit throughout is one search run's answer
 - ``versus_baseline``: every (method, source) against the random-sampling baseline on every target.
 - ``method_pairs``: for question (ii), pairs of methods compared on the source and on the target.
 - ``protocol_effects``: the paired change of a target protocol over another, per target (same architectures).
+- ``protocol_interactions``: that change on a source minus on another target, per architecture (question iv).
 - ``architecture_correlation``: per method, source top-1 against target top-1 of its architectures.
 """
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from lsnas.analysis.study import SEARCH_AXES, TRANSFER_AXES, Study, _read_json, run_status
+from lsnas.analysis.study import SEARCH_AXES, TRANSFER_AXES, Study, read_json, run_status
+from lsnas.methods import search_outcome
 from lsnas.utils.io import atomic_write_bytes, atomic_write_text
 
 COLUMNS = {
@@ -59,20 +60,16 @@ def wandb_run_id(run_dir: Path) -> str | None:
 
 def _search_part(study: Study, subdir: str) -> dict:
     run_dir = study.dir / subdir
-    summary = _read_json(run_dir / "search_summary.json") or {}
-    score = summary.get("best_score")
-    score = summary.get("val_top1") if score is None else score
-    wall = summary.get("wall_time_s")
-    wall = summary.get("total_evaluation_seconds") if wall is None else wall
-    arch = _read_json(run_dir / "arch.json") or {}
+    summary = read_json(run_dir / "search_summary.json") or {}
+    score, wall = search_outcome(summary)
     return {"search_score": _percent(score), "search_wall_s": wall,
             "search_device_hours": None if wall is None else wall * summary.get("world_size", 1) / 3600,
-            "space": arch.get("space") or summary.get("space"), "arch_digest": summary.get("arch_digest"),
+            "space": summary.get("space"), "arch_digest": summary.get("arch_digest"),
             "search_dir": str(run_dir), "search_wandb_id": wandb_run_id(run_dir)}
 
 
 def _transfer_part(run_dir: Path) -> dict:
-    m = _read_json(run_dir / "metrics.json") or {}
+    m = read_json(run_dir / "metrics.json") or {}
     wall = m.get("wall_time_s")
     return {"target_top1": _percent(m.get("top1")), "target_top5": _percent(m.get("top5")),
             "target_val_top1": _percent(m.get("val_top1")), "params": m.get("params"), "macs": m.get("macs"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import html
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -66,7 +66,6 @@ class Section:
     text: str = ""
     table: pd.DataFrame | None = None
     figure: Path | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def _fmt(table: pd.DataFrame) -> pd.DataFrame:

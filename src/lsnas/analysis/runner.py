@@ -17,15 +17,16 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from lsnas.analysis.study import STATUS_FILENAME, Cell, Study, _read_json, run_status
+from lsnas.analysis.study import STATUS_FILENAME, Cell, Study, read_json, run_status
 from lsnas.errors import ConfigError, UserError
+from lsnas.methods import search_outcome
 from lsnas.utils.io import atomic_write_json, atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[3]  # the repository: conf/, search.py, train.py
 CONF_DIR = ROOT / "conf"
 SCRIPTS = {"search": ROOT / "search.py", "transfer": ROOT / "train.py"}
 STAGES = ("search", "transfer")
-LAUNCHERS = {"basic": "basic", "joblib": "joblib", "slurm": "slurm"}
+LAUNCHERS = ("basic", "joblib", "slurm")  # conf/hydra/launcher/slurm.yaml; basic and joblib are Hydra's
 
 
 def load_study(overrides: list[str]) -> Study:
@@ -68,7 +69,7 @@ def stage_command(study: Study, stage: str, plan: Path) -> list[str]:
     if launcher not in LAUNCHERS:
         raise ConfigError(f"study.launcher={launcher!r}: use one of {', '.join(LAUNCHERS)}")
     return [sys.executable, str(SCRIPTS[stage]), "-m", "hydra/sweeper=study", f"hydra.sweeper.plan={plan}",
-            f"hydra.sweep.dir={study.dir / stage}", f"hydra/launcher={LAUNCHERS[launcher]}",
+            f"hydra.sweep.dir={study.dir / stage}", f"hydra/launcher={launcher}",
             "+hydra.callbacks.study_status._target_=lsnas.analysis.jobs.JobStatusRecorder",
             *[str(o) for o in (study.cfg.get("launcher_overrides") or [])], *study.common_overrides(stage)]
 
@@ -108,9 +109,8 @@ class StageInterrupted(UserError):
 def _cost_s(study: Study, cell: Cell) -> float | None:
     run_dir = study.dir / cell.subdir
     if cell.stage == "search":
-        summary = _read_json(run_dir / "search_summary.json") or {}
-        return summary.get("wall_time_s") or summary.get("total_evaluation_seconds")
-    return (_read_json(run_dir / "metrics.json") or {}).get("wall_time_s")
+        return search_outcome(read_json(run_dir / "search_summary.json") or {})[1]
+    return (read_json(run_dir / "metrics.json") or {}).get("wall_time_s")
 
 
 def _estimate(study: Study, cells: list[Cell], status: list[str], key) -> tuple[float, int]:

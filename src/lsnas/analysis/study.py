@@ -162,9 +162,9 @@ def run_status(run_dir: Path, stage: str) -> dict:
     there; failed when the job raised, or ended without its result; interrupted when it started and neither
     finished nor ended (a kill); pending when it never started."""
     run_dir = Path(run_dir)
-    recorded = _read_json(run_dir / STATUS_FILENAME) or {}
+    recorded = read_json(run_dir / STATUS_FILENAME) or {}
     if stage == "search":
-        summary = _read_json(run_dir / "search_summary.json") or {}
+        summary = read_json(run_dir / "search_summary.json") or {}
         if summary.get("completed", True) and summary and (run_dir / ARCH_FILENAME).is_file():
             return {"status": "complete", "reason": None}
         missing = ("the search ended early without its answer (a failure-rate stop, every trial failed, or a "
@@ -182,7 +182,7 @@ def run_status(run_dir: Path, stage: str) -> dict:
     return {"status": "pending", "reason": "not run yet"}
 
 
-def _read_json(path: Path) -> dict | None:
+def read_json(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):

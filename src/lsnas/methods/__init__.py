@@ -21,6 +21,15 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict:
     return get_method(target)(cfg, run_dir)
 
 
+def search_outcome(summary: dict) -> tuple[float | None, float | None]:
+    """(score, cost in seconds) of a search from its ``search_summary.json``: the best trial's score (multi-trial)
+    or the supernet's validation top-1 (one-shot); the wall time, or a multi-trial search's summed trial seconds."""
+    score = summary.get("best_score")
+    cost = summary.get("wall_time_s")
+    return (summary.get("val_top1") if score is None else score,
+            summary.get("total_evaluation_seconds") if cost is None else cost)
+
+
 def train_command(cfg: DictConfig, arch_path: Path, overrides: list[str] | None = None) -> str:
     """The train.py command for the searched architecture: an experiment's pairing if set, else the dataset
     searched on with the settings the search was given on the command line (``dataset.source=...``,

@@ -90,12 +90,12 @@ def source_run(arch_spec) -> dict | None:
     summary_path = (path if path.is_dir() else path.parent) / "search_summary.json"
     if not summary_path.is_file():
         return None
+    from lsnas.methods import search_outcome
+
     summary = json.loads(summary_path.read_text())
-    score = summary.get("best_score", summary.get("val_top1"))
-    cost = summary.get("wall_time_s")
+    score, cost = search_outcome(summary)
     return {"run_dir": str(summary_path.parent), "method": summary.get("method"), "dataset": summary.get("dataset"),
-            "seed": summary.get("seed"), "score": score,
-            "cost_s": summary.get("total_evaluation_seconds") if cost is None else cost}
+            "seed": summary.get("seed"), "score": score, "cost_s": cost}
 
 
 def train(cfg: DictConfig, run_dir: str | Path) -> dict:
