@@ -143,58 +143,6 @@ def plot_proxy_scatter(results: list[dict], rows: list[dict], path: str | os.Pat
     return save_figure(fig, path)
 
 
-def plot_spline_trace(trials, path: str | os.PathLike) -> Path:
-    """A spline search per iteration: the measured score of each trial and, for the spline's proposals, the
-    score it predicted (design and random points have none)."""
-    finished = sorted((t for t in trials if t.result is not None), key=lambda t: t.k)
-    fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
-    for origin, marker in (("design", "s"), ("spline", "o"), ("random", "^")):
-        mine = [t for t in finished if t.tags.get("origin") == origin and t.score is not None]
-        if mine:
-            ax.scatter([t.k for t in mine], [t.score for t in mine], marker=marker, s=24, label=f"measured ({origin})")
-    predicted = [t for t in finished if "predicted" in t.tags]
-    if predicted:
-        ax.scatter([t.k for t in predicted], [t.tags["predicted"] for t in predicted], marker="x", color="#d62728",
-                   s=30, label="predicted")
-        for t in predicted:
-            if t.score is not None:
-                ax.plot([t.k, t.k], [t.tags["predicted"], t.score], color="#d62728", alpha=0.4, lw=1)
-    ax.set_xlabel("trial")
-    ax.set_ylabel("score")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return save_figure(fig, path)
-
-
-def plot_spline_slices(spline, best: np.ndarray, names: list[str], path: str | os.PathLike, points=None,
-                       resolution: int = 41, max_panels: int = 10) -> Path:
-    """2-D slices of a fitted surface through ``best`` (unit-box coordinates), one panel per pair of
-    dimensions (the first ``max_panels`` pairs), with the measured points projected onto each panel."""
-    pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))][:max_panels]
-    if not pairs:
-        pairs = [(0, 0)]
-    cols = min(5, len(pairs))
-    rows = -(-len(pairs) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.9 * rows), squeeze=False, constrained_layout=True)
-    grid = np.linspace(0, 1, resolution)
-    for ax, (i, j) in zip(axes.flat, pairs):
-        u, v = np.meshgrid(grid, grid)
-        x = np.tile(best, (u.size, 1))
-        x[:, i], x[:, j] = u.ravel(), v.ravel()
-        z = spline(x).reshape(u.shape)
-        contour = ax.contourf(u, v, z, levels=20, cmap="viridis")
-        if points is not None:
-            ax.scatter(points[:, i], points[:, j], s=8, color="white", edgecolor="black", linewidths=0.4)
-        ax.scatter([best[i]], [best[j]], marker="*", s=80, color="#ff7f0e")
-        ax.set_xlabel(names[i], fontsize=8)
-        ax.set_ylabel(names[j], fontsize=8)
-        ax.tick_params(labelsize=7)
-        fig.colorbar(contour, ax=ax, shrink=0.8)
-    for ax in axes.flat[len(pairs):]:
-        ax.axis("off")
-    return save_figure(fig, path)
-
-
 SPARSE_COLORS = {"dense": "#2ca02c", "searched": "#d62728", "random": "#1f77b4"}
 
 

@@ -6,6 +6,7 @@ import random
 import numpy as np
 import pytest
 
+from lsnas.errors import ConfigError
 from lsnas.methods import search
 from lsnas.methods.multitrial.journal import Journal, TrialLog
 from lsnas.methods.pspline import SplineSearch, load
@@ -41,13 +42,21 @@ def test_the_initial_design_has_2d_plus_3_points():
     np.testing.assert_array_equal(points[6:], 1 - np.eye(3))    # at max, one dimension at min
 
 
-def test_the_design_centre_is_half_of_each_maximum_or_the_midpoint():
-    space = space_from_config(SPLINE_SPACE)
-    half = SplineSearch(space, centre="half_max").design()[2].genotype
-    assert half["stem_width"] == 75 and half["widths"] == [150, 300, 600, 1200]
-    mid = SplineSearch(space, centre="midpoint").design()[2].genotype
+def test_the_default_design_centre_is_both_paper_tables_centre():
+    resnet = space_from_config(SPLINE_SPACE)
+    centre = SplineSearch(resnet).design()[2].genotype  # Table 1: half of each maximum
+    assert centre["stem_width"] == 75 and centre["widths"] == [150, 300, 600, 1200]
+    blresnext = space_from_config(compose_config("search", "method=pspline", "space=blresnext").space)
+    centre = SplineSearch(blresnext).design()[2]  # Table 2: (alpha, beta, phi) = (4, 4, 1.5)
+    assert centre == blresnext.with_values({"alpha": 4, "beta": 4, "phi": 1.5})
+    assert (centre.genotype["alpha"], centre.genotype["phi"]) == (4, 1.5)
+    # the other rules: half of the maximum clipped (phi's is the box's edge, 1.0), and the midpoint
+    assert SplineSearch(blresnext, centre="half_max").design()[2].genotype["phi"] == 1.0
+    mid = SplineSearch(resnet, centre="midpoint").design()[2].genotype
     assert mid["stem_width"] == 91 and mid["widths"] == [166, 316, 616, 1216]
-    assert len(SplineSearch(space).design()) == 13
+    assert len(SplineSearch(resnet).design()) == 13
+    with pytest.raises(ConfigError, match="method.strategy.centre must be one of"):
+        SplineSearch(resnet, centre="middle")
 
 
 def test_an_unstable_fit_is_rejected_and_the_turn_explores_instead():
@@ -144,10 +153,13 @@ def test_a_spline_search_writes_its_surrogate_and_plots_and_resumes(tmp_path):
     assert resumed["trials"] == 17
 
 
-def test_the_search_stops_once_a_prediction_is_within_epsilon(tmp_path):
-    summary = run(tmp_path, "method.num_trials=40", "method.strategy.epsilon=0.5")
+def test_the_search_stops_once_a_prediction_is_within_epsilon(tmp_path, caplog):
+    with caplog.at_level("INFO"):
+        summary = run(tmp_path, "method.num_trials=40", "method.strategy.epsilon=0.5")
     log = TrialLog.replay(Journal(tmp_path).read())
     assert summary["trials"] == 14  # the design, then one proposal predicted within 0.5 of its measurement
+    assert summary["completed"] is True and summary["stop_reason"].startswith("epsilon: trial 13 measured")
+    assert "the search stops: epsilon: trial 13" in caplog.text
     last = log.asks[13]["tags"]
     assert abs(log.results[13]["score"] - last["predicted"]) <= 0.5
 
@@ -160,3 +172,58 @@ def test_csv_points_keep_float_dims_and_snap_to_the_feasible_set(tmp_path):
     search_ = SplineSearch(space)
     assert search_.tell_csv(str(path)) == 2
     assert sorted(a.genotype["phi"] for a, _ in search_.measured.values()) == [1.5, 1.5]
+
+
+def write_points(path, space, archs, score, header_score="score"):
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([*space.dim_names, header_score])
+        for arch in archs:
+            g = arch.genotype
+            writer.writerow([g["stem_width"], *g["widths"], score(arch)])
+
+
+def test_csv_scores_in_percent_are_read_as_fractions(tmp_path):
+    space = space_from_config(SPLINE_SPACE)
+    path = tmp_path / "measured.csv"
+    archs = SplineSearch(space).design()[:3]
+    write_points(path, space, archs, lambda a: 100 * a.genotype["widths"][3] / 2400)
+    search_ = SplineSearch(space)
+    search_.tell_csv(str(path))
+    assert max(s for _, s in search_.measured.values()) == pytest.approx(1.0)
+    as_given = SplineSearch(space)
+    as_given.tell_csv(str(path), unit="fraction")
+    assert max(s for _, s in as_given.measured.values()) == pytest.approx(100.0)
+
+
+def test_points_measured_elsewhere_count_towards_the_design_and_can_be_the_answer(tmp_path):
+    space = space_from_config(SPLINE_SPACE)
+    path = tmp_path / "measured.csv"
+    # four points measured elsewhere: the run asks only the 9 design points a full 13-point design still needs
+    elsewhere = [space.sample(random.Random(i)) for i in range(4)]
+    write_points(path, space, elsewhere, lambda a: 0.99 if a == elsewhere[0] else 0.0)
+    summary = run(tmp_path, "method.num_trials=11", "method.strategy.stop_on_epsilon=false",
+                  f"method.strategy.points_csv={path}")
+    log = TrialLog.replay(Journal(tmp_path).read())
+    origins = [log.asks[k]["tags"]["origin"] for k in sorted(log.asks)]
+    assert origins == ["design"] * 9 + ["spline"] * 2
+    # the smooth objective stays below 0.99: the CSV's point is the answer, with the plots and the surrogate
+    assert summary["best_from"] == "points_csv" and summary["best_score"] == 0.99
+    from lsnas.arch import Architecture
+
+    assert Architecture.load(tmp_path / "arch.json") == elsewhere[0]
+    assert len(load(tmp_path).archs) == 11 + 4
+
+
+def test_a_search_goes_on_over_a_grown_box_and_refuses_a_shrunk_one(tmp_path, caplog):
+    base = ("space=blresnext", "method.strategy.stop_on_epsilon=false")
+    run(tmp_path, *base, "method.num_trials=10")
+    with caplog.at_level("INFO"):
+        summary = run(tmp_path, *base, "method.num_trials=12", "space.dims.phi.range=[1.0,3.0]", "ckpt_path=last")
+    assert "the box grows: space.dims.phi.range" in caplog.text
+    log = TrialLog.replay(Journal(tmp_path).read())
+    assert [log.asks[k]["tags"]["origin"] for k in (10, 11)] == ["spline", "spline"]  # no new design
+    assert summary["trials"] == 12
+    with pytest.raises(ConfigError, match="space.dims.alpha.range"):
+        run(tmp_path, *base, "method.num_trials=13", "space.dims.phi.range=[1.0,3.0]",
+            "space.dims.alpha.range=[3,8]", "ckpt_path=last")

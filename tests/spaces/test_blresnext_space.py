@@ -81,3 +81,22 @@ def test_phi_widens_every_stage_and_the_space_is_the_papers():
 def test_alpha_must_leave_the_little_branch_a_group():
     with pytest.raises(ValueError, match="alpha=33 leaves the little branch no group"):
         SPACE.architecture({**from_zoo("blresnext50_32x4d_a2_b4").genotype, "alpha": 33})
+
+
+def test_betas_that_build_one_network_are_one_architecture():
+    zoo = from_zoo("blresnext50_32x4d_a2_b4")
+    same = [SPACE.architecture({**zoo.genotype, "beta": beta}) for beta in range(3, 9)]
+    assert len({a.digest for a in same}) == 1 and same[0].genotype["beta"] == 3  # written as the smallest
+    assert zoo == same[0]
+    counts = {sum(p.numel() for p in build(beta=beta).parameters()) for beta in (3, 4, 8)}
+    assert counts == {REFERENCE["params"]["a2_b4"]}
+    assert SPACE.architecture({**zoo.genotype, "beta": 2}) != zoo
+    deeper = {**zoo.genotype, "depth": 101}  # at depth 101, beta 3 and 4 differ (18 // 3 - 1 vs 18 // 4 - 1)
+    assert SPACE.architecture({**deeper, "beta": 3}) != SPACE.architecture({**deeper, "beta": 4})
+    space = space_from_config(compose_config("search", "method=pspline", "space=blresnext").space)
+    points = [space.with_values({"alpha": a, "beta": b, "phi": p})
+              for a in range(2, 9) for b in range(2, 9) for p in space.dims[2].values()]
+    assert len(points) == 539 and len({a.digest for a in points}) == 154  # docs/spline_search.md
+    rng = random.Random(0)
+    for arch in points[::37]:
+        assert space.mutate(arch, rng) != arch  # a move to an equivalent beta is no move

@@ -143,6 +143,18 @@ class BLResNeXt(nn.Module):
         return self.fc(torch.flatten(self.gappool(x), 1))
 
 
+def little_blocks(depth: int, beta: int) -> tuple[int, ...]:
+    """The little branch's bottleneck count in each big-little stage: beta's only effect on the network."""
+    return tuple(max(1, blocks // beta - 1) for blocks in DEPTHS[depth][:3])
+
+
+def canonical_beta(depth: int, beta: int) -> int:
+    """The smallest beta that builds the same network: at depth 50, beta 3..8 (and beyond) all give one little
+    block per stage, so they are one architecture (written beta=3), with one digest."""
+    effective = little_blocks(depth, beta)
+    return next(b for b in range(1, beta + 1) if little_blocks(depth, b) == effective)
+
+
 GENOTYPE_KEYS = ("depth", "basewidth", "cardinality", "alpha", "beta", "phi")
 BL50_A2_B4 = {"depth": 50, "basewidth": 4, "cardinality": 32, "alpha": 2, "beta": 4, "phi": 1.0}
 SPLINE_DIMS = {"alpha": {"path": "alpha", "range": [2, 8]}, "beta": {"path": "beta", "range": [2, 8]},
@@ -172,7 +184,9 @@ class BLResNeXtSpace(BoxSpace):
                              f"{g['cardinality']} (cardinality // alpha; the official code floors it)")
         if not (isinstance(g["phi"], (int, float)) and g["phi"] > 0):
             raise ValueError(f"phi is a positive width multiplier, got {g['phi']!r}")
-        return {**{k: int(g[k]) for k in ("depth", *ints)}, "phi": round(float(g["phi"]), 6)}
+        canonical = {**{k: int(g[k]) for k in ("depth", *ints)}, "phi": round(float(g["phi"]), 6)}
+        canonical["beta"] = canonical_beta(canonical["depth"], canonical["beta"])
+        return canonical
 
     def build(self, arch: Architecture, num_classes: int, input_shape: tuple[int, int, int]) -> nn.Module:
         if arch.space != self.name:

@@ -107,16 +107,25 @@ class BoxSpace(SearchSpace):
 
     def mutate(self, arch: Architecture, rng: random.Random) -> Architecture:
         """Move one dimension: a choice to another, a range by at most a quarter of its span (at least one step;
-        a few steps would be no move at all in a range of hundreds of channels)."""
+        a few steps would be no move at all in a range of hundreds of channels). A move to a value that builds
+        the same network (the space canonicalises it to ``arch``) is no move: another value, or dim, is drawn."""
         genotype = arch.genotype
         values = {dim.name: dim.get(genotype) for dim in self.dims}
-        dim = rng.choice(self.dims)
-        options = [v for v in dim.values() if v != values[dim.name]]
-        if dim.choices is None:
-            reach = max(dim.step, (dim.high - dim.low) // 4)
-            options = [v for v in options if abs(v - values[dim.name]) <= reach] or options
-        values[dim.name] = rng.choice(options)
-        return self.with_values(values)
+        dims = list(self.dims)
+        while dims:
+            dim = rng.choice(dims)
+            options = [v for v in dim.values() if v != values[dim.name]]
+            if dim.choices is None:
+                reach = max(dim.step, (dim.high - dim.low) // 4)
+                options = [v for v in options if abs(v - values[dim.name]) <= reach] or options
+            while options:
+                value = rng.choice(options)
+                child = self.with_values({**values, dim.name: value})
+                if child != arch:
+                    return child
+                options.remove(value)
+            dims.remove(dim)
+        raise ValueError(f"no move of one dim changes {arch.genotype} in the {self.name} space")
 
     def encode(self, arch: Architecture) -> np.ndarray:
         """The unit-box coordinates of the searched dims (in ``dims`` order)."""

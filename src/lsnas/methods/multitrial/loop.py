@@ -51,6 +51,7 @@ class SearchLoop:
         self._waiting: dict[int, list[int]] = collections.defaultdict(list)  # k -> duplicates awaiting it
         self._started = time.perf_counter()
         self._finished_here: list[dict] = []  # results of this session (the failure rate is judged on them)
+        self._stop_logged = False
 
     @property
     def log(self) -> TrialLog:
@@ -92,6 +93,9 @@ class SearchLoop:
             k = self.log.next_k
             proposal = self.strategy.ask(self.state, trial_rng(self.seed, k))
             if proposal is DONE:
+                if self.strategy.stop_reason and not self._stop_logged:
+                    log.info("the search stops: %s", self.strategy.stop_reason)
+                    self._stop_logged = True
                 return True
             if proposal is None:
                 return False
@@ -163,8 +167,9 @@ class SearchLoop:
         score = f"{trial.score:.4f}" if trial.score is not None else trial.status
         seconds = trial.result.get("cost", {}).get("seconds") or 0.0
         note = f" (= trial {trial.result['duplicate_of']})" if "duplicate_of" in trial.result else ""
-        log.info("trial %d/%d %s%s in %.1fs | best %s (trial %s) | eta %s", trial.k + 1, total, score, note, seconds,
-                 f"{best.score:.4f}" if best else "-", best.k if best else "-", _duration(eta))
+        # trials are named by k everywhere (journal, trials/<k>, plots); the count is the progress
+        log.info("trial %d (%d/%d) %s%s in %.1fs | best %s (trial %s) | eta %s", trial.k, finished, total, score, note,
+                 seconds, f"{best.score:.4f}" if best else "-", best.k if best else "-", _duration(eta))
 
     def _check_failure_rate(self) -> None:
         results = self._finished_here  # a resumed search is not stopped by failures it was resumed to get past

@@ -9,8 +9,10 @@ ask/tell loop over the run dir's journal, and write the best architecture with a
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
+import re
 import time
 from pathlib import Path
 
@@ -50,15 +52,35 @@ def search_config(cfg: DictConfig) -> dict:
             and not (k.startswith("evaluator.") and k.split(".")[1] in RESUMABLE_KEYS)}
 
 
+def grown_range(key: str, before: dict, after: dict) -> bool:
+    """A box dim's range whose edges only grew, on the same grid: every journaled point stays feasible, so the
+    search may go on over the larger box (as the spline paper extended phi past its edge)."""
+    if not re.search(r"(^|\.)space\.dims\.[^.]+\.range$", key):  # the space, or an evaluator's copy of it
+        return False
+    try:
+        (low0, high0), (low1, high1) = (ast.literal_eval(str(c[key])) for c in (before, after))
+    except (ValueError, SyntaxError, TypeError):
+        return False
+    step_key = key[: -len("range")] + "step"
+    step = before.get(step_key, 1)
+    on_grid = abs((low0 - low1) / step - round((low0 - low1) / step)) < 1e-9
+    return after.get(step_key, 1) == step and low1 <= low0 and high1 >= high0 and on_grid
+
+
 def check_same_search(log_: TrialLog, config: dict) -> None:
     if not log_.sessions:
         return
-    before = log_.sessions[0]["config"]
+    before = log_.sessions[-1]["config"]  # the latest session's: a box may have grown since the first
     changed = sorted(k for k in before.keys() | config.keys() if before.get(k) != config.get(k))
+    for key in [k for k in changed if grown_range(k, before, config)]:
+        if key.startswith("space."):  # not again for an evaluator's copy of the space
+            log.info("the box grows: %s %s -> %s (every measured point stays in it)", key, before[key], config[key])
+        changed.remove(key)
     if changed:
         lines = [f"  {k}: {before.get(k)!r} -> {config.get(k)!r}" for k in changed]
-        raise ConfigError("this run dir holds a search with other settings; a resumed search may change only its "
-                          "budget (method.num_trials) and how trials run (evaluator.executor, workers, ...). "
+        raise ConfigError("this run dir holds a search with other settings; a resumed search may only change its "
+                          "budget (method.num_trials) and how trials run (evaluator.executor, workers, ...), or "
+                          "grow a box dim's range (space.dims.<dim>.range, same step). "
                           "Changed:\n" + "\n".join(lines) + "\nStart a new run dir for a different search.")
 
 
@@ -109,7 +131,7 @@ def data_label(cfg: DictConfig, evaluator: Evaluator) -> str:
     return cfg.dataset.name if evaluator.reads_data else "a synthetic objective (no data)"
 
 
-def summarize(cfg: DictConfig, state: SearchState, wall_s: float, evaluator: Evaluator, num_trials: int) -> dict:
+def summarize(cfg: DictConfig, state: SearchState, wall_s: float, evaluator: Evaluator, strategy: Strategy) -> dict:
     best = state.best()
     statuses: dict[str, int] = {}
     for result in state.log.results.values():
@@ -125,7 +147,11 @@ def summarize(cfg: DictConfig, state: SearchState, wall_s: float, evaluator: Eva
             "best_score": best.score if best else None, "best_trial": best.k if best else None,
             "arch_digest": best.arch.digest if best else None, "genotype": best.arch.genotype if best else None,
             "total_evaluation_seconds": total_cost(state), "wall_time_this_run_s": round(wall_s, 2),
-            "sessions": len(state.log.sessions), "completed": len(state.log.results) >= num_trials}
+            "sessions": len(state.log.sessions),
+            # complete: the budget is spent, or the strategy's own stop fired (its reason is kept)
+            "completed": len(state.log.results) >= strategy.num_trials or bool(strategy.stop_reason),
+            "stop_reason": strategy.stop_reason or ("budget" if len(state.log.results) >= strategy.num_trials
+                                                    else None)}
 
 
 def make_evaluator(settings: DictConfig | dict) -> tuple[Evaluator, dict]:
@@ -196,14 +222,14 @@ def run_search(cfg: DictConfig, run_dir: Path, space: SearchSpace, strategy: Str
                 trial_logger.close()
             title = title or f"{cfg.method.name} on {data_label(cfg, evaluator)}"
             write_outputs(cfg, run_dir, state.where(**(scope or {})), time.perf_counter() - started, evaluator,
-                          strategy.num_trials, title, write_arch)
+                          strategy, title, write_arch)
     return state
 
 
 def write_outputs(cfg: DictConfig, run_dir: Path, state: SearchState, wall_s: float, evaluator: Evaluator,
-                  num_trials: int, title: str, write_arch: bool = True) -> None:
+                  strategy: Strategy, title: str, write_arch: bool = True) -> None:
     """The summary and the trace, also when the search stops early (a failure rate, Ctrl-C)."""
-    summary = summarize(cfg, state, wall_s, evaluator, num_trials)
+    summary = summarize(cfg, state, wall_s, evaluator, strategy)
     if any(t.result is not None for t in state.trials):
         plot_search_trace(state.trials, run_dir / "search_trace.png", title=title)
     atomic_write_json(run_dir / "search_summary.json", summary)

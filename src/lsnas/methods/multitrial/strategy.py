@@ -165,6 +165,7 @@ class Strategy:
         if num_trials < 1:
             raise ConfigError(f"method.num_trials must be at least 1, got {num_trials}")
         self.num_trials = int(num_trials)
+        self.stop_reason: str | None = None  # why ask answered DONE before the budget ran out (a convergence test)
 
     def check_space(self, space: SearchSpace) -> None:
         """A start-up error when the space lacks an operation this strategy needs."""
