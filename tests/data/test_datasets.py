@@ -133,3 +133,26 @@ def test_image_folder_missing(tmp_path):
     (tmp_path / "stuff.txt").write_text("x")
     with pytest.raises(DataNotFoundError, match=r"Found instead: stuff.txt"):
         ImageFolderDataModule(str(tmp_path)).setup()
+
+
+def test_split_indices_with_labels_hold_out_each_class_share():
+    labels = np.repeat([0, 1, 2], [50, 30, 21])  # class-sorted, as an image folder is
+    keep, out = split_indices(len(labels), 0.5, seed=1, labels=labels)
+    assert sorted(np.concatenate([keep, out]).tolist()) == list(range(len(labels)))
+    assert np.bincount(labels[out]).tolist() == [25, 15, 10]  # round(101 * 0.5) = 50 in all
+    assert np.bincount(labels[keep]).tolist() == [25, 15, 11]
+    assert not np.all(np.diff(labels[out]) >= 0)  # the held-out part is not class-sorted
+    assert np.array_equal(split_indices(len(labels), 0.5, seed=1, labels=labels)[1], out)
+    assert not np.array_equal(split_indices(len(labels), 0.5, seed=2, labels=labels)[1], out)
+    # the remainder goes to the class whose share is largest: 9 x 0.1 beats 1 x 0.1
+    small = np.array([0] * 9 + [1])
+    _, out = split_indices(10, 0.1, seed=0, labels=small)
+    assert small[out].tolist() == [0]
+
+
+def test_validation_splits_are_stratified(tmp_path):
+    write_class_folders(tmp_path, ["a", "b", "c", "d"], {"train": 10, "test": 1}, size=(8, 8))
+    dm = ImageFolderDataModule(root=str(tmp_path), resolution=8, val_fraction=0.2)
+    dm.setup()
+    labels = [dm.val_set[i][1] for i in range(len(dm.val_set))]
+    assert np.bincount(labels).tolist() == [2, 2, 2, 2]

@@ -2,6 +2,9 @@
 
 import csv
 import json
+import shlex
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -9,8 +12,9 @@ from torch.nn import functional as F
 
 from lsnas.methods.bignas import BigNAS
 from lsnas.methods.bignas.module import soft_cross_entropy
-from lsnas.training.schedules import exponential_to_constant
+from lsnas.training.schedules import exponential_to_constant, scale_lr
 from tests.helpers.config import compose_config
+from tests.test_search_cli import ROOT
 from tests.test_search_cli import run as run_cli
 
 
@@ -71,6 +75,27 @@ def test_the_schedule_warms_up_decays_and_ends_constant_at_the_floor():
     assert lrs[10] == 1.0 and lrs[20] == pytest.approx(0.5) and lrs[30] == pytest.approx(0.25)
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
     assert lrs[60:] == pytest.approx([0.05] * 40)  # 0.5 ** 5 < 0.05: constant from then on
+
+
+def test_the_default_schedule_is_the_papers_and_the_lr_scales_with_the_global_batch():
+    cfg = compose_config("search", "method=bignas", "budget=full").method.module
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.optimizer.lr)
+    trainer = type("Trainer", (), {"world_size": 32, "accumulate_grad_batches": 1})()
+    scale_lr(opt, cfg.batch_size, trainer, cfg.lr_reference_batch)  # 64 x 32 processes = 2,048 images
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.8)  # 0.1 per 256, as AttentiveNAS and mmrazor
+    schedule = exponential_to_constant(opt, steps_per_epoch=1, warmup_epochs=cfg.warmup_epochs, gamma=cfg.gamma,
+                                       floor=cfg.lr_floor, decay_epochs=cfg.decay_epochs)
+    lrs = []
+    for _ in range(360):
+        lrs.append(opt.param_groups[0]["lr"] / 0.8)
+        opt.step()
+        schedule.step()
+    floor_epoch = next(e for e, lr in enumerate(lrs) if lr <= 0.05 + 1e-12)
+    assert 235 <= floor_epoch <= 245  # 0.97 every 2.4 epochs: the floor at epoch 5 + 236, not 103
+    assert lrs[5 + 24] == pytest.approx(0.97 ** 10)
+    space = compose_config("search", "method=bignas", "budget=full").space
+    assert list(space.resolutions) == [192, 224, 288, 320]
+    assert compose_config("search", "method=bignas", "budget=full").method.selection.calib_batches * 64 >= 4096
 
 
 @pytest.mark.slow
@@ -134,7 +159,7 @@ def test_the_coarse_to_fine_selection_respects_its_macs_targets(tmp_path):
 
 @pytest.mark.slow
 def test_a_supernet_run_selects_children_that_train_py_evaluates(tmp_path):
-    run_cli("search.py", "method=bignas", "logger=none", "method.epochs=1", "trainer.limit_train_batches=3",
+    proc = run_cli("search.py", "method=bignas", "logger=none", "method.epochs=1", "trainer.limit_train_batches=3",
             "trainer.limit_val_batches=1", "method.selection.num_fine=2", "method.selection.eval_batches=2",
             f"hydra.run.dir={tmp_path}")
     rows = list(csv.DictReader((tmp_path / "selection" / "selection.csv").read_text().splitlines()))
@@ -143,14 +168,16 @@ def test_a_supernet_run_selects_children_that_train_py_evaluates(tmp_path):
     assert (tmp_path / "selection" / "selection.png").stat().st_size > 0
     summary = json.loads((tmp_path / "search_summary.json").read_text())
     assert len(summary["selection"]) == 2
-    child = tmp_path / "selection" / "target_1000000"
-    from lsnas.arch import Architecture
-    from lsnas.methods.bignas.extract import extract
-
-    extract(tmp_path, Architecture.load(child / "arch.json"), tmp_path / "child", calib_batches=2)
-    resolution = json.loads((child / "arch.json").read_text())["genotype"]["resolution"]
-    run_cli("train.py", f"arch={tmp_path / 'child' / 'arch.json'}", f"init_weights={tmp_path / 'child' / 'weights.pt'}",
-            "dataset=digits", f"dataset.resolution={resolution}", "protocol.epochs=0", "logger=none",
-            f"hydra.run.dir={tmp_path / 'eval'}")
+    # the output: the selection table first, then each chosen child's extract and train commands, which work
+    out = proc.stdout
+    assert out.index("| MACs target |") < out.index("python -m lsnas.methods.bignas.extract")
+    assert "train it with" not in out  # no command for the biggest child before the selection
+    commands = [line.strip() for line in out.splitlines() if line.strip().startswith("python ")]
+    assert len(commands) == 4 and str(tmp_path / "selection" / "target_1000000") in commands[0]
+    extract_args = shlex.split(commands[0])[3:] + ["--calib-batches", "2"]
+    subprocess.run([sys.executable, "-m", "lsnas.methods.bignas.extract", *extract_args], check=True,
+                   capture_output=True, cwd=ROOT)
+    train_args = shlex.split(commands[1])[2:]
+    run_cli("train.py", *train_args, "logger=none", f"hydra.run.dir={tmp_path / 'eval'}")
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["params"] == int(rows[0]["params"]) and metrics["macs"] == int(rows[0]["macs"])

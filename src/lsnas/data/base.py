@@ -63,17 +63,44 @@ def resolve_workers(num_workers: int | str) -> int:
         raise ConfigError(f"dataset.num_workers must be 'auto' or a number, got {num_workers!r}") from None
 
 
-def split_indices(n: int, holdout_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_indices(n: int, holdout_fraction: float, seed: int,
+                  labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A deterministic (kept, held-out) partition of ``range(n)``, the same on every rank and run.
 
-    The held-out part stays in random order: evaluation loaders do not shuffle, and a capped number of
-    validation batches (``limit_val_batches``) must see a sample of every class, not the first classes of a
-    class-sorted dataset."""
+    With ``labels`` the split is stratified: each class holds out its share (rounded so the total is
+    ``round(n * holdout_fraction)``, largest remainders first), so both parts have the class balance of the
+    whole, as the spline paper's 50/50 ImageNet-22K halves had. The held-out part stays in random order:
+    evaluation loaders do not shuffle, and a capped number of validation batches (``limit_val_batches``) must
+    see a sample of every class, not the first classes of a class-sorted dataset."""
     if not 0.0 <= holdout_fraction < 1.0:
         raise ValueError(f"the held-out fraction must be in [0, 1), got {holdout_fraction}")
-    perm = np.random.default_rng(seed).permutation(n)
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)
     n_out = int(round(n * holdout_fraction))
-    return np.sort(perm[n_out:]), perm[:n_out]
+    if labels is None:
+        return np.sort(perm[n_out:]), perm[:n_out]
+    labels = np.asarray(labels)[perm]  # classes in the permuted order: each class's members are a random draw
+    classes, counts = np.unique(labels, return_counts=True)
+    share = counts * holdout_fraction
+    take = np.floor(share).astype(int)
+    leftover = n_out - take.sum()
+    take[np.argsort(-(share - take), kind="stable")[:leftover]] += 1
+    rank = np.empty(n, dtype=np.int64)  # each sample's position among its class, in permuted order
+    for c in classes:
+        members = np.flatnonzero(labels == c)
+        rank[members] = np.arange(len(members))
+    held = rank < take[np.searchsorted(classes, labels)]
+    return np.sort(perm[~held]), perm[held]
+
+
+def dataset_labels(dataset: Dataset) -> np.ndarray | None:
+    """The class of every sample when the dataset keeps them in memory (torchvision's ``targets``, ours'
+    ``labels`` or file index), without reading an image; None for a dataset that cannot say."""
+    for name in ("labels", "targets"):
+        if getattr(dataset, name, None) is not None:
+            return np.asarray(getattr(dataset, name))
+    index = getattr(dataset, "index", None)
+    return np.asarray(index.labels) if getattr(index, "labels", None) is not None else None
 
 
 def evaluation_order(n: int, seed: int) -> np.ndarray:
@@ -186,7 +213,7 @@ class ImageClassificationDataModule(L.LightningDataModule, abc.ABC):
         architecture (DARTS: 50/50), both with training augmentation, plus the architecture part with
         evaluation transforms (for validation). The test split is never touched."""
         raw_train, _ = self.raw()
-        weights_idx, arch_idx = split_indices(len(raw_train), 1.0 - train_portion, seed)
+        weights_idx, arch_idx = split_indices(len(raw_train), 1.0 - train_portion, seed, dataset_labels(raw_train))
         return (TransformSubset(raw_train, weights_idx, self.train_transform()),
                 TransformSubset(raw_train, arch_idx, self.train_transform()),
                 TransformSubset(raw_train, arch_idx, self.eval_transform()))
@@ -195,7 +222,8 @@ class ImageClassificationDataModule(L.LightningDataModule, abc.ABC):
         if self.train_set is not None:
             return
         raw_train, raw_test = self.raw()
-        train_idx, val_idx = split_indices(len(raw_train), self.val_fraction, self.split_seed)
+        train_idx, val_idx = split_indices(len(raw_train), self.val_fraction, self.split_seed,
+                                           dataset_labels(raw_train))
         self.train_set = TransformSubset(raw_train, train_idx, self.train_transform())
         self.val_set = TransformSubset(raw_train, val_idx, self.eval_transform())
         test_order = evaluation_order(len(raw_test), self.split_seed)

@@ -70,7 +70,7 @@ def calibrate(net, data, size: int, batches: int) -> int:
 class SupernetEvaluator(Evaluator):
     spaces = ("bignas_mbconv",)
 
-    def __init__(self, supernet: str, dataset: dict, batch_size: int = 64, calib_batches: int = 8,
+    def __init__(self, supernet: str, dataset: dict, batch_size: int = 64, calib_batches: int = 64,
                  eval_batches: int | None = None, max_macs: float | None = None):
         if not supernet:
             raise ConfigError("evaluator=supernet needs evaluator.supernet=<a method=bignas run dir>")

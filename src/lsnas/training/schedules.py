@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
+
+log = logging.getLogger(__name__)
+
+
+def scale_lr(optimizer: Optimizer, batch_size: int, trainer, reference_batch: int | None) -> Optimizer:
+    """The linear scaling rule (Goyal et al. 2017): a configured lr is the rate for ``reference_batch`` images
+    per step; the run's rate is lr x global batch / reference_batch, where the global batch is ``batch_size``
+    per process x processes x gradient accumulation. ``reference_batch`` None: the lr is used as given. Call
+    before the scheduler is built (it reads each group's lr as the initial one)."""
+    if not reference_batch:
+        return optimizer
+    world = int(getattr(trainer, "world_size", 1) or 1)
+    accumulate = int(getattr(trainer, "accumulate_grad_batches", 1) or 1)
+    global_batch = int(batch_size) * world * accumulate
+    factor = global_batch / float(reference_batch)
+    for group in optimizer.param_groups:
+        group["lr"] = group["lr"] * factor
+    log.info("learning rate %.4g (lr %.4g per %d images, scaled linearly to the global batch %d = %d x %d "
+             "processes x %d accumulated)", optimizer.param_groups[0]["lr"], optimizer.param_groups[0]["lr"] / factor,
+             reference_batch, global_batch, batch_size, world, accumulate)
+    return optimizer
 
 
 def warmup_cosine(optimizer: Optimizer, T_max: int, eta_min: float = 0.0, warmup_epochs: int = 0,
@@ -33,15 +55,15 @@ def warmup_cosine(optimizer: Optimizer, T_max: int, eta_min: float = 0.0, warmup
 
 
 def exponential_to_constant(optimizer: Optimizer, steps_per_epoch: int, warmup_epochs: float = 0.0,
-                            gamma: float = 0.97, floor: float = 0.05) -> LambdaLR:
+                            gamma: float = 0.97, floor: float = 0.05, decay_epochs: float = 1.0) -> LambdaLR:
     """BigNAS's schedule, stepped per batch: a linear warm-up over ``warmup_epochs``, then exponential decay by
-    ``gamma`` per epoch (continuously, per step) until the rate reaches ``floor`` times the initial one, where it
-    stays constant."""
+    ``gamma`` every ``decay_epochs`` epochs (continuously, per step) until the rate reaches ``floor`` times the
+    initial one, where it stays constant."""
     warmup = max(int(round(warmup_epochs * steps_per_epoch)), 0)
 
     def f(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
-        return max(gamma ** ((step - warmup) / steps_per_epoch), floor)
+        return max(gamma ** ((step - warmup) / (steps_per_epoch * decay_epochs)), floor)
 
     return LambdaLR(optimizer, f)

@@ -1,7 +1,7 @@
 """A BigNAS child as a standalone network with its inherited weights, for ``train.py`` to evaluate or fine-tune.
 
     python -m lsnas.methods.bignas.extract <bignas run dir> [--arch <child arch.json>] [--out <dir>]
-                                           [--calib-batches 8]
+                                           [--calib-batches 64]
 
 The child (default: the run's arch.json, the biggest child) is activated on the supernet, its BN statistics are
 re-estimated on training batches of the run's dataset at the child's resolution, and its slice of the weights
@@ -24,7 +24,7 @@ from lsnas.evaluators.supernet import calibrate, load_supernet
 from lsnas.evaluators.train import datamodule_for
 
 
-def extract(run_dir: str | Path, arch: Architecture, out: str | Path, calib_batches: int = 8,
+def extract(run_dir: str | Path, arch: Architecture, out: str | Path, calib_batches: int = 64,
             batch_size: int = 64) -> Path:
     net, space, cfg = load_supernet(run_dir)
     space.check_within(arch.genotype)
@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("run_dir")
     parser.add_argument("--arch", help="the child's arch.json (default: the run's)")
     parser.add_argument("--out", help="output folder (default: <run dir>/child)")
-    parser.add_argument("--calib-batches", type=int, default=8)
+    parser.add_argument("--calib-batches", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
     run_dir = Path(args.run_dir)

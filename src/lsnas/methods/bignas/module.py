@@ -25,7 +25,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from lsnas.arch import Architecture
 from lsnas.methods.oneshot.base import OneShotMethod
-from lsnas.training.schedules import exponential_to_constant
+from lsnas.training.schedules import exponential_to_constant, scale_lr
 
 KINDS = ("biggest", "smallest", "random")
 
@@ -41,7 +41,8 @@ class BigNAS(OneShotMethod):
     def __init__(self, num_classes: int, input_shape: Sequence[int], space: dict, optimizer: Callable,
                  num_random: int = 2, distill: bool = True, label_smoothing: float = 0.1, weight_decay: float = 1e-5,
                  dropout: float = 0.2, grad_clip: float | None = None, warmup_epochs: float = 0.0, gamma: float = 0.97,
-                 lr_floor: float = 0.05, seed: int = 0, channels_last: bool = True):
+                 decay_epochs: float = 1.0, lr_floor: float = 0.05, batch_size: int = 64,
+                 lr_reference_batch: int | None = None, seed: int = 0, channels_last: bool = True):
         self._dropout = dropout
         super().__init__(num_classes, input_shape, space, channels_last=channels_last)
         self.save_hyperparameters(ignore=["optimizer", "space"])  # the space: in the run's config
@@ -121,11 +122,12 @@ class BigNAS(OneShotMethod):
                 self.log("val/loss", self.criterion(logits, y), on_epoch=True, sync_dist=True)
 
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(self.supernet.parameters())
+        optimizer = scale_lr(self.optimizer_factory(self.supernet.parameters()), self.hparams.batch_size,
+                             self.trainer, self.hparams.lr_reference_batch)
         epochs = max(int(self.trainer.max_epochs or 1), 1)
         steps_per_epoch = max(int(self.trainer.estimated_stepping_batches) // epochs, 1)
         scheduler = exponential_to_constant(optimizer, steps_per_epoch, self.hparams.warmup_epochs,
-                                            self.hparams.gamma, self.hparams.lr_floor)
+                                            self.hparams.gamma, self.hparams.lr_floor, self.hparams.decay_epochs)
         return [optimizer], [{"scheduler": scheduler, "interval": "step"}]
 
     # -- the result ----------------------------------------------------------------------------

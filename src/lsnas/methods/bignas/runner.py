@@ -12,12 +12,15 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import shlex
 from pathlib import Path
 
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from lsnas.arch import ARCH_FILENAME, Architecture
 from lsnas.evaluators.supernet import SupernetEvaluator, load_supernet
+from lsnas.methods import train_command
 from lsnas.methods.bignas.selection import CoarseToFine
 from lsnas.methods.multitrial.runner import run_search, search_config
 from lsnas.methods.oneshot.runner import search as train_supernet
@@ -68,11 +71,41 @@ def select(cfg: DictConfig, run_dir: Path) -> list[dict]:
     return rows
 
 
+def child_commands(cfg: DictConfig, run_dir: Path, arch_path: Path, out: Path, resolution: int) -> list[str]:
+    """How a selected child becomes a network of its own: extract it with its inherited weights (BN
+    recalibrated), then evaluate it (``protocol.epochs=0``) or fine-tune it with train.py."""
+    extract = (f"python -m lsnas.methods.bignas.extract {shlex.quote(str(run_dir))} --arch "
+               f"{shlex.quote(str(arch_path))} --out {shlex.quote(str(out))}")
+    train = (f"{train_command(cfg, out / ARCH_FILENAME)} init_weights={shlex.quote(str(out / 'weights.pt'))} "
+             f"dataset.resolution={resolution} protocol.epochs=0")
+    return [extract, train]
+
+
+def print_next_steps(cfg: DictConfig, run_dir: Path, rows: list[dict]) -> None:
+    """After the selection table: the extract and train commands of each chosen child (or, without a
+    selection, of the biggest child, the run's arch.json)."""
+    children = [(Path(r["arch"]), Path(r["arch"]).parent / "child", r["resolution"],
+                 f"MACs target {r['target_macs']:,}") for r in rows]
+    if not children:
+        biggest = Architecture.load(run_dir / ARCH_FILENAME)
+        children = [(run_dir / ARCH_FILENAME, run_dir / "child", biggest.genotype["resolution"], "the biggest child")]
+    print("extract each child with its inherited weights, then evaluate it (protocol.epochs=0) or fine-tune it "
+          "(protocol.epochs=N):")
+    for arch_path, out, resolution, label in children:
+        print(f"  # {label}")
+        for command in child_commands(cfg, run_dir, arch_path, out, resolution):
+            print(f"  {command}")
+
+
 def search(cfg: DictConfig, run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
-    summary = train_supernet(cfg, run_dir)
+    summary = train_supernet(cfg, run_dir, announce=False)
+    if rank_zero_only.rank != 0:
+        return summary
     selection = cfg.method.get("selection")
-    if selection and selection.targets and rank_zero_only.rank == 0:
-        summary["selection"] = select(cfg, run_dir)
+    rows = []
+    if selection and selection.targets:
+        rows = summary["selection"] = select(cfg, run_dir)
         atomic_write_json(run_dir / "search_summary.json", summary)
+    print_next_steps(cfg, run_dir, rows)
     return summary

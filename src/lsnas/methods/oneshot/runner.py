@@ -64,7 +64,9 @@ def _metric(trainer: L.Trainer, name: str) -> float | None:
     return None if value is None else float(value)
 
 
-def search(cfg: DictConfig, run_dir: str | Path) -> dict:
+def search(cfg: DictConfig, run_dir: str | Path, announce: bool = True) -> dict:
+    """Train the supernet and write its answer. ``announce=False``: no genotype and train command printed (a
+    method that goes on, as BigNAS's selection, prints its own next steps)."""
     run_dir = Path(run_dir)
     method_cls = get_class(cfg.method.module._target_)
     check_method_space(method_cls, cfg.space.name)
@@ -114,6 +116,7 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict:
         method.write_outputs(run_dir, title=f"{cfg.method.name} on {cfg.dataset.name}")
         arch.save(run_dir / ARCH_FILENAME)
         atomic_write_json(run_dir / "search_summary.json", summary)
-        print(f"genotype {json.dumps(arch.genotype, separators=(',', ':'))}")
-        print_train_command(cfg, run_dir / ARCH_FILENAME)
+        if announce:
+            print(f"genotype {json.dumps(arch.genotype, separators=(',', ':'))}")
+            print_train_command(cfg, run_dir / ARCH_FILENAME)
     return summary

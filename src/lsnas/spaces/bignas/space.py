@@ -26,7 +26,7 @@ from lsnas.spaces.bignas.network import EXPANSIONS, ElasticMBConvNet
 
 NUM_STAGES = len(EXPANSIONS)
 TABLE = {
-    "resolutions": [192, 224, 256, 288, 320],
+    "resolutions": [192, 224, 288, 320],
     "widths": [[32, 40], [16, 24], [24, 32], [40, 48], [80, 88], [112, 128], [192, 216], [320, 352], [1280, 1408]],
     "depths": [[1, 2], [2, 3], [2, 3], [2, 4], [2, 6], [2, 6], [1, 2]],
     "kernels": [[3], [3], [3, 5], [3, 5], [3, 5], [3, 5], [3, 5]],
