@@ -11,6 +11,7 @@ from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from lsnas.training.regularizers import cutout
+from lsnas.training.schedules import scale_lr
 
 
 def accuracy_metrics(num_classes: int, prefix: str) -> MetricCollection:
@@ -46,7 +47,8 @@ class ClassificationModule(L.LightningModule):
 
     def __init__(self, net: nn.Module, num_classes: int, optimizer: Callable, scheduler: Callable | None = None,
                  label_smoothing: float = 0.0, aux_weight: float = 0.0, cutout: int = 0,
-                 drop_path_prob: float = 0.0, arch: dict | None = None):
+                 drop_path_prob: float = 0.0, arch: dict | None = None, batch_size: int | None = None,
+                 lr_reference_batch: int | None = None):
         super().__init__()
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
         self.net = net
@@ -109,6 +111,8 @@ class ClassificationModule(L.LightningModule):
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())
+        if self.hparams.lr_reference_batch:  # the protocol's lr is for that many images per step
+            scale_lr(optimizer, self.hparams.batch_size, self.trainer, self.hparams.lr_reference_batch)
         if self.scheduler_factory is None:
             return optimizer
         return {"optimizer": optimizer,

@@ -55,7 +55,8 @@ def make_module(net: nn.Module, num_classes: int, protocol, arch) -> Classificat
     return ClassificationModule(net, num_classes, optimizer=instantiate(p.optimizer),
                                 scheduler=instantiate(p.scheduler) if p.get("scheduler") else None,
                                 label_smoothing=p.label_smoothing, aux_weight=p.aux_weight, cutout=p.cutout,
-                                drop_path_prob=p.drop_path_prob, arch=arch.to_dict())
+                                drop_path_prob=p.drop_path_prob, arch=arch.to_dict(), batch_size=p.get("batch_size"),
+                                lr_reference_batch=p.get("lr_reference_batch"))
 
 
 def build(cfg: DictConfig):
