@@ -27,8 +27,10 @@ def test_dry_run_reads_no_data_and_reports_the_paper_count(tmp_path):
                      "dry_run=true", f"hydra.run.dir={tmp_path}/run")
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("params=")]
     assert len(lines) == 1
-    params, macs = (int(kv.split("=")[1]) for kv in lines[0].split())
+    params, macs = (int(kv.split("=")[1]) for kv in lines[0].split()[:2])
     assert params == 3_349_342 and round(macs / 1e6) == 528
+    assert lines[0].split()[2] == "input=3x32x32"  # the resolution the MACs were counted at
+    assert proc.stdout.strip().splitlines()[-1] == f"wrote to {tmp_path}/run: summary.json"  # the run names its files
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["params"] == params and summary["macs"] == macs and summary["arch"]["space"] == "darts"
     assert not (tmp_path / "absent").exists()

@@ -16,8 +16,10 @@ import importlib
 import logging
 import os
 import sys
+import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 USAGE_ERROR = 2
 _task_started = False
@@ -77,8 +79,11 @@ def run_task(target: str, cfg, run_dir: str):
     # (methods pick their runner from the config): import it now, then quiet it
     importlib.import_module("lightning.pytorch")
     quiet_third_party()
+    started = time.time()
     try:
-        return task(cfg, run_dir)
+        result = task(cfg, run_dir)
+        print_written(run_dir, started)
+        return result
     except Exception as error:
         _finish_wandb()
         user_error = find_user_error(error)
@@ -89,6 +94,31 @@ def run_task(target: str, cfg, run_dir: str):
             raise
         print("(set HYDRA_FULL_ERROR=1 for the traceback)", file=sys.stderr)
         sys.exit(USAGE_ERROR)
+
+
+def written_since(run_dir: str | Path, since: float) -> list[str]:
+    """The run dir's entries (files, and folders with anything new inside) written at or after ``since``, less
+    Hydra's own and hidden ones, sorted: what a run leaves for the user to open."""
+    root = Path(run_dir)
+    if not root.is_dir():
+        return []
+    names = []
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith(".") or entry.suffix in (".log", ".lock"):
+            continue
+        paths = [entry] if entry.is_file() else [p for p in entry.rglob("*") if p.is_file()]
+        if any(p.stat().st_mtime >= since - 1 for p in paths):
+            names.append(entry.name + ("/" if entry.is_dir() else ""))
+    return names
+
+
+def print_written(run_dir: str | Path, since: float) -> None:
+    """End a run by naming what it wrote (reports, plots, arch.json), once (rank 0)."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    names = written_since(run_dir, since)
+    if names and rank_zero_only.rank == 0:
+        print(f"wrote to {run_dir}: {', '.join(names)}")
 
 
 def _in_multirun() -> bool:

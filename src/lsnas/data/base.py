@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import abc
 import os
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import lightning as L
@@ -39,6 +40,21 @@ def missing_data_error(name: str, root: str, layouts: Sequence[str], how_to_get:
     lines.append(f"To get it: {how_to_get}")
     lines.append("Then run again with dataset.root=<that folder>.")
     return DataNotFoundError("\n".join(lines))
+
+
+def require_data(dataset: Mapping, key: str = "dataset") -> None:
+    """Fetch (where ``download`` allows) and open a dataset config's data before any work depends on it; a
+    missing dataset is an error whose settings are named under ``key``, where the config sits in the run's
+    (a second dataset of a run, such as EAT-NAS's source, is ``method.source.dataset.root``, not
+    ``dataset.root``)."""
+    from hydra.utils import instantiate
+
+    datamodule = instantiate(dict(dataset), batch_size=1)
+    try:
+        datamodule.prepare_data()
+        datamodule.raw()
+    except DataNotFoundError as e:
+        raise DataNotFoundError(re.sub(r"(?<![\w.])dataset\.(?=\w)", f"{key}.", str(e))) from None
 
 
 def describe_dir(root) -> str:

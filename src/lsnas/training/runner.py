@@ -105,7 +105,8 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     arch, datamodule, net = build(cfg)
     summary = {"arch": arch.to_dict(), "arch_digest": arch.digest, "input_shape": list(datamodule.input_shape),
                "num_classes": datamodule.num_classes, **complexity(net, datamodule.input_shape)}
-    print(f"params={summary['params']} macs={summary['macs']}")
+    # the input the MACs were counted at: a protocol may lower the resolution (protocol=quick: ImageNet at 112 px)
+    print(f"params={summary['params']} macs={summary['macs']} input={'x'.join(map(str, datamodule.input_shape))}")
     if cfg.dry_run:
         atomic_write_json(run_dir / "summary.json", summary)
         return summary

@@ -1,6 +1,7 @@
 """What ``search.py`` does for ``method=eatnas``: both stages in one journaled search, then the outputs.
 
-    python search.py method=eatnas                                   # source cifar10, target imagenet_proxy
+    python search.py method=eatnas                                   # source and target: the embedded digits
+    python search.py experiment=eatnas_cifar10_imagenet method.source.dataset.root=<dir> dataset.root=<dir>
     python search.py method=eatnas dataset@method.source.dataset=cifar100 dataset=imagenet1k
     python search.py method=eatnas ... hydra.run.dir=<run dir> ckpt_path=last    # resume, in either stage
 
@@ -25,6 +26,7 @@ from pathlib import Path
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from lsnas.data.base import require_data
 from lsnas.errors import ConfigError
 from lsnas.evaluators.staged import StagedEvaluator
 from lsnas.methods.eatnas.strategy import STAGES, ElasticTransfer, block_distance, population_quality
@@ -107,6 +109,8 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict:
     evaluators, execution = {}, None
     for stage in STAGES:
         evaluators[stage], execution = make_evaluator(stage_evaluator_settings(cfg, stage))
+    if evaluators["source"].reads_data and "dataset" in stage_evaluator_settings(cfg, "source"):
+        require_data(OmegaConf.to_container(cfg.method.source.dataset, resolve=True), "method.source.dataset")
     log.info("EAT-NAS: stage 1 on %s (%d trials), stage 2 on %s (%d trials)", cfg.method.source.dataset.name,
              cfg.method.source.num_trials, cfg.dataset.name, cfg.method.target.num_trials)
     state = None
