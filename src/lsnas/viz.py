@@ -236,7 +236,8 @@ def plot_blocks(genotype: dict, channels: list[int], strides: list[int], path: s
     ax.set_xlim(-0.2, x)
     ax.set_ylim(-2.0, 1.5)
     ax.axis("off")
-    ax.set_title(title or f"{genotype['activation']}, shape-changing skips: {genotype['shape_skip']}")
+    ax.set_title(title or f"{genotype['activation']}, shape-changing skips: {genotype['shape_skip']}, "
+                          f"{genotype.get('implementation', 'torchvision')} details")
     return save_figure(fig, path)
 
 

@@ -7,6 +7,7 @@ import random
 import pytest
 
 from lsnas.arch import Architecture
+from lsnas.data import DataNotFoundError
 from lsnas.errors import ConfigError
 from lsnas.evaluators import StagedEvaluator, SyntheticEvaluator
 from lsnas.methods.eatnas import ElasticTransfer, OffspringGenerator, SourceEvolution, TargetEvolution
@@ -132,18 +133,28 @@ def test_a_killed_run_resumes_in_either_stage_as_if_uninterrupted(tmp_path, cut)
     assert asked(resumed) == asked(whole)
 
 
-def test_stage_one_ends_when_its_population_converged(tmp_path):
-    state = run(tmp_path, strategy(source_trials=40, converge_tol=1.0))  # any generation converges
+def test_stage_one_ends_when_its_population_converged(tmp_path, caplog):
+    transfer = strategy(source_trials=40, converge_tol=1.0)  # any generation converges
+    with caplog.at_level("INFO"):
+        state = run(tmp_path, transfer)
     source = state.where(stage="source")
     assert source.num_asked == 8 and state.where(stage="target").num_asked == 12
+    assert "stage 1 (source) stops after 8 trials: converged" in caplog.text
+    assert transfer.source_stop(state).startswith("converged: the population's mean rose by")
+    assert strategy(source_trials=40).source_stop(state) is None  # converge_tol=None: the budget decides
+    assert compose_config("search", "method=eatnas", "budget=full").method.source.converge_tol == 0.002  # on
 
 
 def test_each_stage_gets_its_dataset_and_evaluator_overrides():
     cfg = compose_config("search", "method=eatnas", "logger=none", "+method.source.evaluator.epochs=2",
                          "dataset@method.source.dataset=cifar100")
     source, target = stage_evaluator_settings(cfg, "source"), stage_evaluator_settings(cfg, "target")
-    assert (source["dataset"]["name"], target["dataset"]["name"]) == ("cifar100", "imagenet_proxy")
+    assert (source["dataset"]["name"], target["dataset"]["name"]) == ("cifar100", "digits")
     assert (source["epochs"], target["epochs"]) == (2, None)
+    paper = compose_config("search", "experiment=eatnas_cifar10_imagenet", "logger=none")
+    assert (paper.method.source.dataset.name, paper.dataset.name) == ("cifar10", "imagenet1k")
+    bare = compose_config("search", "method=eatnas", "logger=none")  # runs anywhere: the embedded digits twice
+    assert (bare.method.source.dataset.name, bare.dataset.name) == ("digits", "digits")
     bad = compose_config("search", "method=eatnas", "logger=none", "+method.target.evaluator.epoch=2")
     with pytest.raises(ConfigError, match="epoch"):
         stage_evaluator_settings(bad, "target")
@@ -162,7 +173,7 @@ def test_the_method_writes_the_seed_the_answer_and_the_plots(tmp_path):
     assert Architecture.load(tmp_path / "seed" / "arch.json") == seed.arch
     assert Architecture.load(tmp_path / "arch.json") == best.arch
     assert summary["best_trial"] == best.k and summary["stages"]["source"]["best_trial"] == seed.k
-    assert summary["stages"]["target"]["trials"] == 8 and summary["stages"]["source"]["dataset"] == "cifar10"
+    assert summary["stages"]["target"]["trials"] == 8 and summary["stages"]["source"]["dataset"] is None
     for name in ("population_quality.png", "blocks_seed.png", "blocks_final.png", "search_trace.png"):
         assert (tmp_path / name).stat().st_size > 0
     quality = json.loads((tmp_path / "population_quality.json").read_text())
@@ -204,3 +215,12 @@ def test_the_progress_line_shows_the_best_of_the_answer_stage(tmp_path, caplog):
     best = state.where(stage="target").best()
     assert f"best {best.score:.4f} (trial {best.k})" in lines[-1]
     assert "best - (trial -)" in lines[0]  # no target trial yet while stage 1 runs
+
+
+def test_missing_source_data_is_named_by_its_own_setting(tmp_path):
+    cfg = compose_config("search", "method=eatnas", "logger=none", "dataset@method.source.dataset=cifar10",
+                         f"method.source.dataset.root={tmp_path}/absent", "method.source.dataset.download=false")
+    with pytest.raises(DataNotFoundError, match=r"method\.source\.dataset\.root=") as error:
+        search(cfg, tmp_path / "run")
+    assert "run again with dataset.root" not in str(error.value)
+    assert not (tmp_path / "run" / "trials.jsonl").exists()  # refused at start-up, before any trial

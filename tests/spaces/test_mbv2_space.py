@@ -141,3 +141,38 @@ def test_the_space_settings_restrict_what_is_sampled():
     with pytest.raises(ConfigError, match="space.choices.kernel"):
         MBV2BlockSpace(choices={"kernel": [9]})
     assert get_space("mbv2_blocks").activation == "relu"  # EAT-NAS's rules by default
+
+
+def test_the_default_networks_follow_eat_nas_official_code():
+    space = space_from_config(compose_config("search", "method=eatnas").space)
+    arch = space.sample(random.Random(0))
+    assert arch.genotype["implementation"] == "eatnas"
+    blocks = [{"op": "sep", "kernel": 3, "skip": "identity", "layers": 2, "width": 0.5}] + [
+        {"op": "mb6", "kernel": 3, "skip": "identity", "layers": 1, "width": w}
+        for w in (0.5, 1.5, 1.0, 1.0, 1.0, 1.0)]
+    official = SPACE.architecture({"activation": "relu", "shape_skip": "bypass", "implementation": "eatnas",
+                                   "blocks": blocks})
+    # int(base * width), truncated: 24 x 0.5 = 12 and 32 x 1.5 = 48 (torchvision's rounding: 16 and 48)
+    assert block_channels(official.genotype)[:3] == [8, 12, 48]
+    net = SPACE.build(official, 10, (3, 32, 32), auxiliary=True)
+    sep = net.features[2]  # block 1's second unit: same shape, identity skip asked for
+    assert sep.skip is None and isinstance(sep.conv[-1][-1], torch.nn.ReLU)  # no shortcut, pw + BN + ReLU
+    assert {m.eps for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)} == {2e-5}
+    assert net.pre_pool_dropout.p == 0.0 and len(net.classifier) == 1  # off, and before pooling
+    head = net.auxiliary_head
+    assert isinstance(head[0], torch.nn.ReLU) and head[1][0].out_channels == 128
+    assert head[3][0].kernel_size == (2, 2) and head[3][0].out_channels == 768 and head[-1].in_features == 768
+    logits, aux = net.train().forward_with_aux(torch.randn(2, 3, 32, 32))  # block 5's map is 2x2 at 32 px
+    assert logits.shape == aux.shape == (2, 10)
+    tiny = SPACE.build(official, 10, (3, 16, 16), auxiliary=True).train()
+    assert tiny.forward_with_aux(torch.randn(2, 3, 16, 16))[1].shape == (2, 10)  # a 1x1 map, padded to 2x2
+
+
+def test_a_genotype_without_implementation_is_torchvisions():
+    old = {**from_zoo("mobilenet_v2").genotype}
+    old.pop("implementation")
+    arch = SPACE.architecture(old)
+    assert arch == from_zoo("mobilenet_v2") and arch.genotype["implementation"] == "torchvision"
+    net = SPACE.build(arch, 1000, (3, 224, 224))
+    assert sum(p.numel() for p in net.parameters()) == MOBILENET_V2_PARAMS
+    assert {m.eps for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)} == {1e-5}

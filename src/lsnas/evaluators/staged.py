@@ -18,6 +18,10 @@ class StagedEvaluator(Evaluator):
     def __init__(self, stages: dict[str, Evaluator], key: str = "stage"):
         self.stages, self.key = dict(stages), key
 
+    @property
+    def reads_data(self) -> bool:  # a search scored by synthetic objectives in every stage claims no dataset
+        return any(evaluator.reads_data for evaluator in self.stages.values())
+
     def route(self, tags: dict) -> Evaluator:
         stage = tags.get(self.key)
         if stage not in self.stages:

@@ -18,13 +18,29 @@ unit) or ``none`` (MobileNetV2: no skip there). With relu6 / none, MobileNetV2 i
 state dict loads as is), the same parameter count and initialisation. The space's settings say which rules
 and which values its sampled architectures use (``conf/space/mbv2_blocks.yaml``).
 
-The optional auxiliary head (``protocol.model.auxiliary``; its loss weight is ``protocol.aux_weight``, 0.4 in
-EAT-NAS) reads the output of block 5: 1x1 conv to 128 + BN + act, global pooling, linear. EAT-NAS does not
-describe it; this is the lightest head that works at any resolution.
+A third rule, ``implementation``, says whose code the network's details follow, where EAT-NAS's official code
+(JaminFong/EAT-NAS, ``symbol_eatnas_search.py``) and torchvision differ:
+
+==================  =================================================  ==========================================
+detail              ``eatnas`` (the space's default)                    ``torchvision`` (zoo ``mobilenet_v2``)
+==================  =================================================  ==========================================
+block channels      ``int(base * width)``, truncated                    rounded to a multiple of 8
+``sep`` unit        dw + BN + act, pw + BN + act; never a shortcut      dw + BN + act, pw + BN; the block's skip
+BatchNorm eps       2e-5 (MXNet's, as the official code)                1e-5
+dropout             on the head's feature map before pooling, off       in the classifier after pooling, 0.2
+auxiliary head      act, 1x1 conv 128 + BN + act, 2x2 conv 768 + BN +   1x1 conv 128 + BN + act, pooling, linear
+                    act, pooling, linear (after block 5, weight 0.4)
+==================  =================================================  ==========================================
+
+An architecture file without the key is ``torchvision`` (the networks lsnas built before the key existed). The
+auxiliary head (``protocol.model.auxiliary``; its loss weight is ``protocol.aux_weight``, 0.4 in EAT-NAS) reads
+the output of block 5; the official 2x2 convolution needs a map of at least 2x2, so a smaller one (tiny inputs)
+is zero-padded to 2x2.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -46,13 +62,17 @@ AUX_AFTER_BLOCK = 5  # 1-based: the auxiliary head reads block 5's output
 EXPANSION = {"sep": 1, "mb3": 3, "mb6": 6}
 ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6}
 SHAPE_SKIPS = ("bypass", "none")
+IMPLEMENTATIONS = ("eatnas", "torchvision")
+BN_EPS = {"eatnas": 2e-5, "torchvision": 1e-5}
+DEFAULT_DROPOUT = {"eatnas": 0.0, "torchvision": 0.2}
+RULES = ("activation", "shape_skip", "implementation")
 #: every value a decision may take (the genotype language); a space samples from its own choices
 DECISIONS: dict[str, tuple] = {"op": ("sep", "mb3", "mb6"), "kernel": (3, 5, 7), "skip": ("none", "identity"),
                                "layers": (1, 2, 3, 4), "width": (0.5, 1.0, 1.5, 2.0)}
 ORDINAL = ("kernel", "layers", "width")  # moved by steps; op and skip are categories
 SCALE = ("layers", "width")              # the elastic part of EAT-NAS (architecture scale search)
 
-MOBILENET_V2 = {"activation": "relu6", "shape_skip": "none", "blocks": [
+MOBILENET_V2 = {"activation": "relu6", "shape_skip": "none", "implementation": "torchvision", "blocks": [
     {"op": op, "kernel": 3, "skip": "identity", "layers": n, "width": 1.0}
     for op, n in zip(["sep"] + ["mb6"] * 6, [1, 2, 3, 4, 3, 3, 1])]}
 
@@ -64,6 +84,9 @@ def make_divisible(value: float, divisor: int = 8) -> int:
 
 
 def block_channels(genotype: dict) -> list[int]:
+    """Each block's output channels: EAT-NAS truncates base x width, torchvision rounds it to a multiple of 8."""
+    if genotype.get("implementation", "torchvision") == "eatnas":
+        return [int(base * block["width"]) for base, block in zip(BASE_CHANNELS, genotype["blocks"])]
     return [make_divisible(base * block["width"]) for base, block in zip(BASE_CHANNELS, genotype["blocks"])]
 
 
@@ -72,19 +95,27 @@ class InvertedResidual(nn.Module):
     optional ``bypass`` of a shape-changing unit."""
 
     def __init__(self, inp: int, out: int, stride: int, expansion: int, kernel: int, activation: type[nn.Module],
-                 skip: str | None):
+                 skip: str | None, implementation: str = "torchvision"):
         super().__init__()
         hidden = int(round(inp * expansion))
+        norm = functools.partial(nn.BatchNorm2d, eps=BN_EPS[implementation])
         layers: list[nn.Module] = []
         if expansion != 1:
-            layers.append(Conv2dNormActivation(inp, hidden, kernel_size=1, activation_layer=activation))
-        layers += [Conv2dNormActivation(hidden, hidden, kernel_size=kernel, stride=stride, groups=hidden,
-                                        activation_layer=activation),
-                   nn.Conv2d(hidden, out, 1, bias=False), nn.BatchNorm2d(out)]
+            layers.append(Conv2dNormActivation(inp, hidden, kernel_size=1, norm_layer=norm,
+                                               activation_layer=activation))
+        layers.append(Conv2dNormActivation(hidden, hidden, kernel_size=kernel, stride=stride, groups=hidden,
+                                           norm_layer=norm, activation_layer=activation))
+        if expansion == 1 and implementation == "eatnas":
+            # the official sep unit: its pointwise conv ends in BN + act, and no shortcut is ever added
+            layers.append(Conv2dNormActivation(hidden, out, kernel_size=1, norm_layer=norm,
+                                               activation_layer=activation))
+            skip = None
+        else:
+            layers += [nn.Conv2d(hidden, out, 1, bias=False), norm(out)]
         self.conv = nn.Sequential(*layers)
         self.skip = skip  # None | "identity" | "bypass"
         if skip == "bypass":
-            self.bypass = nn.Sequential(nn.Conv2d(inp, out, 1, stride=stride, bias=False), nn.BatchNorm2d(out))
+            self.bypass = nn.Sequential(nn.Conv2d(inp, out, 1, stride=stride, bias=False), norm(out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.skip == "identity":
@@ -94,15 +125,27 @@ class InvertedResidual(nn.Module):
         return self.conv(x)
 
 
+class AtLeast2x2(nn.Module):
+    """Zero-pads a map smaller than 2x2 to 2x2, so the official auxiliary head's 2x2 conv runs on tiny inputs."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad_h, pad_w = max(0, 2 - x.shape[-2]), max(0, 2 - x.shape[-1])
+        return nn.functional.pad(x, (0, pad_w, 0, pad_h)) if pad_h or pad_w else x
+
+
 class MBV2BlockNet(nn.Module):
     """Stem, the blocks' units and the head in ``features`` (as torchvision's MobileNetV2), then pooling and
     ``classifier`` (dropout, linear)."""
 
-    def __init__(self, genotype: dict, num_classes: int, in_channels: int = 3, dropout: float = 0.2,
+    def __init__(self, genotype: dict, num_classes: int, in_channels: int = 3, dropout: float | None = None,
                  auxiliary: bool = False):
         super().__init__()
         act = ACTIVATIONS[genotype["activation"]]
-        features: list[nn.Module] = [Conv2dNormActivation(in_channels, STEM_CHANNELS, stride=2, activation_layer=act)]
+        implementation = genotype.get("implementation", "torchvision")
+        dropout = DEFAULT_DROPOUT[implementation] if dropout is None else dropout
+        norm = functools.partial(nn.BatchNorm2d, eps=BN_EPS[implementation])
+        features: list[nn.Module] = [Conv2dNormActivation(in_channels, STEM_CHANNELS, stride=2, norm_layer=norm,
+                                                          activation_layer=act)]
         inp = STEM_CHANNELS
         self.aux_position = 0
         for i, (block, out, stride) in enumerate(zip(genotype["blocks"], block_channels(genotype), STRIDES)):
@@ -112,15 +155,26 @@ class MBV2BlockNet(nn.Module):
                 skip = None
                 if block["skip"] == "identity":
                     skip = "identity" if same_shape else ("bypass" if genotype["shape_skip"] == "bypass" else None)
-                features.append(InvertedResidual(inp, out, s, EXPANSION[block["op"]], block["kernel"], act, skip))
+                features.append(InvertedResidual(inp, out, s, EXPANSION[block["op"]], block["kernel"], act, skip,
+                                                 implementation))
                 inp = out
             if i + 1 == AUX_AFTER_BLOCK:
                 self.aux_position, aux_channels = len(features) - 1, inp
-        features.append(Conv2dNormActivation(inp, HEAD_CHANNELS, kernel_size=1, activation_layer=act))
+        features.append(Conv2dNormActivation(inp, HEAD_CHANNELS, kernel_size=1, norm_layer=norm,
+                                             activation_layer=act))
         self.features = nn.Sequential(*features)
-        self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(HEAD_CHANNELS, num_classes))
+        # EAT-NAS drops elements of the head's map before pooling; torchvision drops pooled features
+        self.pre_pool_dropout = nn.Dropout(p=dropout) if implementation == "eatnas" else nn.Identity()
+        self.classifier = (nn.Sequential(nn.Linear(HEAD_CHANNELS, num_classes)) if implementation == "eatnas" else
+                           nn.Sequential(nn.Dropout(p=dropout), nn.Linear(HEAD_CHANNELS, num_classes)))
         self.auxiliary_head = None
-        if auxiliary:
+        if auxiliary and implementation == "eatnas":
+            self.auxiliary_head = nn.Sequential(
+                act(), Conv2dNormActivation(aux_channels, 128, kernel_size=1, norm_layer=norm, activation_layer=act),
+                AtLeast2x2(), Conv2dNormActivation(128, 768, kernel_size=2, padding=0, norm_layer=norm,
+                                                   activation_layer=act),
+                nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(768, num_classes))
+        elif auxiliary:
             self.auxiliary_head = nn.Sequential(
                 Conv2dNormActivation(aux_channels, 128, kernel_size=1, activation_layer=act),
                 nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, num_classes))
@@ -146,7 +200,7 @@ class MBV2BlockNet(nn.Module):
             x = layer(x)
             if i == self.aux_position and self.auxiliary_head is not None and self.training:
                 logits_aux = self.auxiliary_head(x)
-        x = torch.flatten(nn.functional.adaptive_avg_pool2d(x, (1, 1)), 1)
+        x = torch.flatten(nn.functional.adaptive_avg_pool2d(self.pre_pool_dropout(x), (1, 1)), 1)
         return self.classifier(x), logits_aux
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -160,12 +214,13 @@ class MBV2BlockSpace(SearchSpace):
     name = "mbv2_blocks"
     network_settings: ClassVar[tuple[str, ...]] = ("dropout", "auxiliary")
 
-    def __init__(self, activation: str = "relu", shape_skip: str = "bypass",
+    def __init__(self, activation: str = "relu", shape_skip: str = "bypass", implementation: str = "eatnas",
                  choices: Mapping[str, Sequence] | None = None, **_config):
-        if activation not in ACTIVATIONS or shape_skip not in SHAPE_SKIPS:
-            raise ConfigError(f"space.activation is one of {sorted(ACTIVATIONS)} and space.shape_skip one of "
-                              f"{list(SHAPE_SKIPS)}; got {activation!r}, {shape_skip!r}")
-        self.activation, self.shape_skip = activation, shape_skip
+        if activation not in ACTIVATIONS or shape_skip not in SHAPE_SKIPS or implementation not in IMPLEMENTATIONS:
+            raise ConfigError(f"space.activation is one of {sorted(ACTIVATIONS)}, space.shape_skip one of "
+                              f"{list(SHAPE_SKIPS)} and space.implementation one of {list(IMPLEMENTATIONS)}; got "
+                              f"{activation!r}, {shape_skip!r}, {implementation!r}")
+        self.activation, self.shape_skip, self.implementation = activation, shape_skip, implementation
         self.choices = {k: tuple(v) for k, v in DECISIONS.items()}
         for key, values in (choices or {}).items():
             if key not in DECISIONS or not values or any(v not in DECISIONS[key] for v in values):
@@ -175,16 +230,21 @@ class MBV2BlockSpace(SearchSpace):
 
     # -- the genotype --------------------------------------------------------------------------
     def canonical_genotype(self, genotype: Any) -> dict:
-        if not isinstance(genotype, Mapping) or set(genotype) != {"activation", "shape_skip", "blocks"}:
-            raise ValueError(f"an mbv2_blocks genotype is a mapping with activation, shape_skip and blocks, like "
-                             f"{MOBILENET_V2}; got {genotype!r}")
-        if genotype["activation"] not in ACTIVATIONS or genotype["shape_skip"] not in SHAPE_SKIPS:
-            raise ValueError(f"activation is one of {sorted(ACTIVATIONS)} and shape_skip one of {list(SHAPE_SKIPS)}, "
-                             f"got {genotype['activation']!r}, {genotype['shape_skip']!r}")
+        keys = {"activation", "shape_skip", "blocks"}
+        if not isinstance(genotype, Mapping) or not keys <= set(genotype) <= keys | {"implementation"}:
+            raise ValueError(f"an mbv2_blocks genotype is a mapping with activation, shape_skip, blocks and "
+                             f"optionally implementation, like {MOBILENET_V2}; got {genotype!r}")
+        implementation = genotype.get("implementation", "torchvision")  # files from before the key existed
+        if (genotype["activation"] not in ACTIVATIONS or genotype["shape_skip"] not in SHAPE_SKIPS
+                or implementation not in IMPLEMENTATIONS):
+            raise ValueError(f"activation is one of {sorted(ACTIVATIONS)}, shape_skip one of {list(SHAPE_SKIPS)} and "
+                             f"implementation one of {list(IMPLEMENTATIONS)}; got {genotype['activation']!r}, "
+                             f"{genotype['shape_skip']!r}, {implementation!r}")
         blocks = genotype["blocks"]
         if not isinstance(blocks, Sequence) or len(blocks) != len(BASE_CHANNELS):
             raise ValueError(f"an mbv2_blocks genotype has {len(BASE_CHANNELS)} blocks, got {blocks!r}")
         return {"activation": genotype["activation"], "shape_skip": genotype["shape_skip"],
+                "implementation": implementation,
                 "blocks": [self._canonical_block(i, b) for i, b in enumerate(blocks)]}
 
     @staticmethod
@@ -201,7 +261,8 @@ class MBV2BlockSpace(SearchSpace):
 
     # -- search --------------------------------------------------------------------------------
     def _architecture(self, blocks: list[dict]) -> Architecture:
-        return self.architecture({"activation": self.activation, "shape_skip": self.shape_skip, "blocks": blocks})
+        return self.architecture({"activation": self.activation, "shape_skip": self.shape_skip,
+                                  "implementation": self.implementation, "blocks": blocks})
 
     def sample(self, rng: random.Random) -> Architecture:
         return self._architecture([{key: rng.choice(self.choices[key]) for key in DECISIONS}
@@ -219,7 +280,7 @@ class MBV2BlockSpace(SearchSpace):
     def mutate(self, arch: Architecture, rng: random.Random, decisions: Sequence[str] = tuple(DECISIONS),
                step: int | None = None) -> Architecture:
         """One decision of one block moved (``decisions``: which kinds may move; ``step``: how far, in places,
-        an ordinal one may). The rules (activation, shape_skip) are the space's."""
+        an ordinal one may). The rules (activation, shape_skip, implementation) are the space's."""
         blocks = [dict(b) for b in arch.genotype["blocks"]]
         options = [(i, key) for i, block in enumerate(blocks) for key in decisions
                    if self.moves(block[key], key, step)]
@@ -257,8 +318,9 @@ class MBV2BlockSpace(SearchSpace):
         return min(self.choices[key], key=lambda v: abs(order.index(v) - order.index(value)))
 
     # -- networks ------------------------------------------------------------------------------
-    def build(self, arch: Architecture, num_classes: int, input_shape: tuple[int, int, int], dropout: float = 0.2,
-              auxiliary: bool = False) -> nn.Module:
+    def build(self, arch: Architecture, num_classes: int, input_shape: tuple[int, int, int],
+              dropout: float | None = None, auxiliary: bool = False) -> nn.Module:
+        """``dropout`` None: the implementation's default (EAT-NAS: off; torchvision: 0.2)."""
         if arch.space != self.name:
             raise ValueError(f"architecture of space {arch.space!r} given to the {self.name!r} space")
         return MBV2BlockNet(arch.genotype, num_classes, in_channels=input_shape[0], dropout=dropout,

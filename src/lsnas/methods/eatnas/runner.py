@@ -70,20 +70,33 @@ def quality(state: SearchState, strategy: ElasticTransfer) -> list:
             for g in population_quality(state.where(stage=stage), evolution.population_size, stage)]
 
 
-def write_outputs(cfg: DictConfig, run_dir: Path, state: SearchState, strategy: ElasticTransfer) -> dict:
+def stage_data(cfg: DictConfig, evaluators: dict) -> dict[str, str | None]:
+    """The dataset each stage's scores come from (None: a synthetic objective read none)."""
+    names = {"source": cfg.method.source.dataset.name, "target": cfg.dataset.name}
+    return {stage: names[stage] if evaluators[stage].reads_data else None for stage in STAGES}
+
+
+def data_text(data: dict[str, str | None]) -> str:
+    if not any(data.values()):
+        return "synthetic objectives (no data)"
+    return " -> ".join(name or "a synthetic objective" for name in (data["source"], data["target"]))
+
+
+def write_outputs(cfg: DictConfig, run_dir: Path, state: SearchState, strategy: ElasticTransfer,
+                  data: dict[str, str | None]) -> dict:
     generations = quality(state, strategy)
     atomic_write_json(run_dir / "population_quality.json", [asdict(g) for g in generations])
     if generations:
         plot_population_quality(generations, run_dir / "population_quality.png",
-                                title=f"EAT-NAS population quality: {cfg.method.source.dataset.name} -> "
-                                      f"{cfg.dataset.name}")
+                                title=f"EAT-NAS population quality: {data_text(data)}")
     summary_path = run_dir / "search_summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     seed, best = strategy.seed(state), state.where(stage="target").best()
     stages = {}
-    for stage, (trial, dataset) in zip(STAGES, ((seed, cfg.method.source.dataset.name), (best, cfg.dataset.name))):
+    for stage, (trial, dataset) in zip(STAGES, ((seed, data["source"]), (best, data["target"]))):
         view = state.where(stage=stage)
         stages[stage] = {"dataset": dataset, "trials": view.num_asked, "complete": len(view.completed()),
+                         "stop": (strategy.source_stop(state) or "budget") if stage == "source" else None,
                          "best_trial": trial.k if trial else None, "best_score": trial.score if trial else None,
                          "generations": sum(g.stage == stage for g in generations)}
         if trial is not None:
@@ -92,7 +105,8 @@ def write_outputs(cfg: DictConfig, run_dir: Path, state: SearchState, strategy: 
                 trial.arch.save(directory / "arch.json")
             plot_blocks(trial.arch.genotype, block_channels(trial.arch.genotype), list(STRIDES),
                         run_dir / f"blocks_{name}.png",
-                        title=f"{name}: trial {trial.k}, {stage} ({dataset}) score {trial.score:.4f}")
+                        title=f"{name}: trial {trial.k}, {stage} ({dataset or 'synthetic objective'}) score "
+                              f"{trial.score:.4f}")
     summary["stages"] = stages
     if seed is not None and best is not None:
         summary["final_distance_from_seed"] = block_distance(best.arch, seed.arch)
@@ -111,18 +125,19 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict:
         evaluators[stage], execution = make_evaluator(stage_evaluator_settings(cfg, stage))
     if evaluators["source"].reads_data and "dataset" in stage_evaluator_settings(cfg, "source"):
         require_data(OmegaConf.to_container(cfg.method.source.dataset, resolve=True), "method.source.dataset")
-    log.info("EAT-NAS: stage 1 on %s (%d trials), stage 2 on %s (%d trials)", cfg.method.source.dataset.name,
-             cfg.method.source.num_trials, cfg.dataset.name, cfg.method.target.num_trials)
+    data = stage_data(cfg, evaluators)
+    log.info("EAT-NAS: stage 1 on %s (%d trials), stage 2 on %s (%d trials)",
+             data["source"] or "a synthetic objective", cfg.method.source.num_trials,
+             data["target"] or "a synthetic objective", cfg.method.target.num_trials)
     state = None
     try:
         state = run_search(cfg, run_dir, space, strategy, StagedEvaluator(evaluators), execution,
-                           title=f"eatnas: {cfg.method.source.dataset.name} -> {cfg.dataset.name}",
-                           scope={"stage": "target"})
+                           title=f"eatnas: {data_text(data)}", scope={"stage": "target"})
     finally:
         if state is None:  # stopped early: the outputs of what the journal holds
             if (run_dir / "trials.jsonl").exists():
                 with Journal(run_dir) as journal:
                     state = SearchState(TrialLog.replay(journal.read()), space)
         if state is not None:
-            write_outputs(cfg, run_dir, state, strategy)
+            write_outputs(cfg, run_dir, state, strategy, data)
     return json.loads((run_dir / "search_summary.json").read_text())
