@@ -4,6 +4,7 @@ proxy-quality study with its report."""
 import json
 import math
 import random
+import re
 
 import numpy as np
 import pytest
@@ -117,7 +118,8 @@ def test_a_few_step_proxy_trains_the_candidate_before_measuring(tmp_path):
     arch = space.sample(random.Random(0))
     ctx = TrialContext(k=0, seed=0, trial_dir=str(tmp_path))
     fresh = proxy_evaluator(tmp_path, "proxy=lga").evaluate(arch, ctx)
-    trained = proxy_evaluator(tmp_path, "proxy=lga_trained", "proxy.train.steps=3").evaluate(arch, ctx)
+    trained = proxy_evaluator(tmp_path, "proxy=lga_trained", "proxy.train.epochs=0", "proxy.train.steps=3",
+                              "proxy.train.batch_size=64").evaluate(arch, ctx)
     assert trained.cost["train_steps"] == 3 and "train_steps" not in fresh.cost
     assert trained.metrics["proxy/lga"] != fresh.metrics["proxy/lga"]
     again = proxy_evaluator(tmp_path, "proxy=lga").evaluate(arch, ctx)
@@ -253,3 +255,46 @@ def test_a_study_too_small_for_correlations_says_why():
     results = [{"status": "complete", "score": s, "metrics": {"init/params": p}} for s, p in ((0.5, 10), (0.6, 20))]
     table = markdown(study_table(results, resamples=50), 0.95, n_trials=2)
     assert "n/a: fewer than 3 architectures" in table and "nan" not in table
+
+
+def test_lga_after_training_follows_the_official_protocol_whatever_the_budget(tmp_path, caplog):
+    cfg = compose_config("search", "method=random", "evaluator=proxy")  # the default proxy
+    proxy = cfg.proxy
+    assert (proxy.name, proxy.data, proxy.batch_size) == ("lga_trained", "val", 256)
+    assert (proxy.train.epochs, proxy.train.batch_size, proxy.train.grad_clip, proxy.train.precision) == (
+        1, 1024, None, "32-true")
+    assert dict(proxy.train.optimizer) == {"lr": 0.025, "momentum": 0.9, "weight_decay": 3e-4}
+    assert compose_config("search", "method=two_stage").proxy.name == "lga_trained"
+    # one whole epoch: budget=small's trainer.limit_train_batches=15 does not cap it (digits: 1,293 / 64 = 21)
+    arch = get_space("darts").sample(random.Random(0))
+    ctx = TrialContext(k=0, seed=0, trial_dir=str(tmp_path))
+    evaluator = proxy_evaluator(tmp_path, "proxy=lga_trained", "proxy.train.batch_size=64",
+                                "trainer.limit_train_batches=15", "protocol.grad_clip=0.001")
+    assert evaluator.evaluate(arch, ctx).cost["train_steps"] == 21
+    with caplog.at_level("INFO"):  # only proxy.train.limit_batches shortens it, and says so
+        shortened = proxy_evaluator(tmp_path, "proxy=lga_trained", "proxy.train.batch_size=64",
+                                    "proxy.train.limit_batches=2").evaluate(arch, ctx)
+    assert shortened.cost["train_steps"] == 2 and "proxy.train.limit_batches=2" in caplog.text
+
+
+def test_measuring_on_held_out_images_reads_the_validation_split(tmp_path):
+    from lsnas.evaluators.train import datamodule_for
+
+    evaluator = proxy_evaluator(tmp_path, "proxy=lga_trained", "proxy.batch_size=8")
+    datamodule = datamodule_for(evaluator.dataset, 64)
+    (x, y), = evaluator.proxy.batches(datamodule)
+    datamodule.setup("fit")
+    held_out = {tuple(datamodule.val_set[i][0].flatten()[:6].tolist()) for i in range(len(datamodule.val_set))}
+    assert all(tuple(row.flatten()[:6].tolist()) in held_out for row in x)
+    with pytest.raises(ConfigError, match="dataset.val_fraction"):
+        proxy_evaluator(tmp_path, "proxy=lga_trained", "proxy.batch_size=4096").proxy.batches(
+            datamodule_for(evaluator.dataset, 64))
+
+
+def test_progress_lines_name_the_proxy_beside_its_value(tmp_path, caplog):
+    cfg = compose_config("search", "method=random", "evaluator=proxy", "proxy=params", "method.num_trials=2",
+                         *TINY)
+    with caplog.at_level("INFO"):
+        summary = search(cfg, tmp_path)
+    assert re.search(r"trial 0 \(1/2\) params [0-9.]+ in", caplog.text)
+    assert summary["score_name"] == "params"

@@ -70,6 +70,11 @@ class Evaluator:
     spaces: tuple[str, ...] | None = None
     reads_data = True  # False: scores come from no dataset (a synthetic objective), so a run claims none
 
+    @property
+    def score_name(self) -> str:
+        """What a score is, named beside its value in progress lines and summaries ("val/top1 0.71")."""
+        return getattr(self, "metric", None) or "score"
+
     def settings(self) -> dict:
         """What determines the score (the fingerprint's input); by default the constructor's settings, less
         the dataset's loader workers (how fast data is read does not change a score)."""

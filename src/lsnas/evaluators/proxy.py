@@ -15,6 +15,7 @@ most heavily weighted proxy.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import lightning as L
@@ -36,6 +37,8 @@ from lsnas.training.runner import make_module
 from lsnas.training.trainer import make_trainer
 
 _BATCHES: dict[tuple, list] = {}  # per process: every candidate is measured on the same batches
+_WARNED: dict[str, bool] = {}
+log = logging.getLogger(__name__)
 
 
 class ProxyMeasurement:
@@ -44,17 +47,22 @@ class ProxyMeasurement:
     def __init__(self, measure: Sequence[str], weights: Sequence[float] | None = None, also: Sequence[str] = (),
                  batch_size: int = 64,
                  num_batches: int = 1, data_seed: int = 0, bn_mode: str = "train", train: dict | None = None,
-                 device: str = "auto", name: str | None = None):
+                 device: str = "auto", name: str | None = None, data: str = "train"):
         if bn_mode not in ("train", "eval"):
             raise ConfigError(f"proxy.bn_mode must be train or eval, got {bn_mode!r}")
+        if data not in ("train", "val"):
+            raise ConfigError(f"proxy.data must be train (augmented training images) or val (held-out images, "
+                              f"evaluation transforms), got {data!r}")
+        self.data = data
         self.weights = check_weights(measure, weights)
         for other in also:
             get_proxy(other)
         self.also = [n for n in also if n not in self.weights]
         self.batch_size, self.num_batches, self.data_seed = int(batch_size), int(num_batches), int(data_seed)
         self.bn_mode, self.device, self.name = bn_mode, device, name
-        self.train = {"epochs": 0, "steps": None, "limit_batches": None, "batch_size": 64,
-                      "optimizer": {"lr": 0.025, "momentum": 0.9, "weight_decay": 3e-4}, **(train or {})}
+        self.train = {"epochs": 0, "steps": None, "limit_batches": None, "batch_size": 64, "grad_clip": None,
+                      "precision": "32-true", "optimizer": {"lr": 0.025, "momentum": 0.9, "weight_decay": 3e-4},
+                      **(train or {})}
         if self.train["epochs"] < 0 or (self.train["steps"] or 0) < 0:
             raise ConfigError("proxy.train.epochs and proxy.train.steps must be >= 0")
 
@@ -75,18 +83,22 @@ class ProxyMeasurement:
 
     # -- data ---------------------------------------------------------------------------------
     def batches(self, datamodule) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """``num_batches`` batches of the training split drawn with ``data_seed`` (augmentations too), the
-        same for every candidate whatever its initialisation consumed of the global RNG."""
-        key = (id(datamodule), self.batch_size, self.num_batches, self.data_seed)
+        """``num_batches`` batches drawn with ``data_seed``, the same for every candidate whatever its
+        initialisation consumed of the global RNG: of the training split with its augmentations (``data=train``)
+        or of the held-out validation split with evaluation transforms (``data=val``: Mok et al. measure a
+        trained network on fixed unaugmented images; they use test images, lsnas never touches the test split)."""
+        key = (id(datamodule), self.data, self.batch_size, self.num_batches, self.data_seed)
         if key not in _BATCHES:
             with torch.random.fork_rng():  # leaves the global RNG (initialisation, shuffling) as it was
                 datamodule.setup("fit")
-                order = np.random.default_rng(self.data_seed).permutation(len(datamodule.train_set))
+                images = datamodule.train_set if self.data == "train" else datamodule.val_set
+                order = np.random.default_rng(self.data_seed).permutation(len(images))
                 if len(order) < self.batch_size * self.num_batches:
+                    fix = "" if self.data == "train" else " (hold out more with dataset.val_fraction)"
                     raise ConfigError(f"proxy.batch_size={self.batch_size} x proxy.num_batches={self.num_batches}"
-                                      f" exceeds the {len(order)} training images")
+                                      f" exceeds the {len(order)} {self.data} images{fix}")
                 torch.manual_seed(self.data_seed)
-                _BATCHES[key] = [default_collate([datamodule.train_set[int(i)] for i in
+                _BATCHES[key] = [default_collate([images[int(i)] for i in
                                                   order[b * self.batch_size:(b + 1) * self.batch_size]])
                                  for b in range(self.num_batches)]
         return _BATCHES[key]
@@ -94,18 +106,25 @@ class ProxyMeasurement:
     # -- the few steps ------------------------------------------------------------------------
     def train_briefly(self, net: nn.Module, datamodule, protocol: dict, trainer: dict, arch: Architecture,
                       run_dir: str) -> dict:
-        """Train ``net`` in place for ``train.epochs`` (or ``train.steps``) with plain SGD; its cost."""
+        """Train ``net`` in place for ``train.epochs`` (or ``train.steps``) as Mok et al. do: plain SGD at a
+        constant rate, no clipping, fp32 (``train.grad_clip``, ``train.precision``), over whole epochs of the
+        training split (a run's ``trainer.limit_train_batches``, as budget=small sets, does not cap it; only
+        ``train.limit_batches`` does, and says so). Returns its cost."""
         recipe = {**protocol, "scheduler": None, "label_smoothing": 0.0, "aux_weight": 0.0, "cutout": 0,
-                  "drop_path_prob": 0.0,
+                  "drop_path_prob": 0.0, "lr_reference_batch": None,
                   "optimizer": {"_target_": "torch.optim.SGD", "_partial_": True, **self.train["optimizer"]}}
         module = make_module(net, datamodule.num_classes, recipe, arch)
         limit = self.train["limit_batches"]
+        if limit and not _WARNED.get("limit"):
+            log.info("proxy.train.limit_batches=%s: each epoch before measuring is cut to that many batches (Mok et "
+                     "al. train whole epochs)", limit)
+            _WARNED["limit"] = True
+        trainer = {**trainer, "precision": self.train["precision"]}
         with quiet_lightning():
             fit, clock = make_trainer(OmegaConf.create({"trainer": trainer, "logger": None}), run_dir,
                                       max_epochs=self.train["epochs"] or -1, max_steps=self.train["steps"] or -1,
                                       checkpoints=False, progress=False, limit_val_batches=0, num_sanity_val_steps=0,
-                                      gradient_clip_val=protocol.get("grad_clip") or None,
-                                      **({"limit_train_batches": limit} if limit else {}))
+                                      gradient_clip_val=self.train["grad_clip"], limit_train_batches=limit or 1.0)
             fit.fit(module, datamodule=datamodule)
         return {"train_seconds": round(clock.elapsed_s, 3), "train_steps": fit.global_step}
 
@@ -154,6 +173,10 @@ class ProxyEvaluator(Evaluator):
     def check(self, space: SearchSpace) -> None:
         super().check(space)
         check_buildable(self.dataset, self.protocol, space)
+
+    @property
+    def score_name(self) -> str:  # "lga 0.3165"; a combination's own score is its lead proxy's
+        return max(self.proxy.weights, key=self.proxy.weights.get)
 
     def relative_objective(self):
         if len(self.proxy.weights) < 2:

@@ -164,7 +164,8 @@ class SearchLoop:
         total = max(self.strategy.num_trials, len(self.log.asks))
         elapsed = time.perf_counter() - self._started
         eta = elapsed / len(self._finished_here) * max(total - finished, 0)
-        score = f"{trial.score:.4f}" if trial.score is not None else trial.status
+        name = self.evaluator.route(trial.tags).score_name
+        score = f"{name} {trial.score:.4f}" if trial.score is not None else trial.status
         seconds = trial.result.get("cost", {}).get("seconds") or 0.0
         note = f" (= trial {trial.result['duplicate_of']})" if "duplicate_of" in trial.result else ""
         # trials are named by k everywhere (journal, trials/<k>, plots); the count is the progress

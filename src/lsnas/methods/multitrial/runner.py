@@ -141,6 +141,7 @@ def summarize(cfg: DictConfig, state: SearchState, wall_s: float, evaluator: Eva
             "evaluator": EVALUATORS.name_of(type(evaluator)) or type(evaluator).__name__,
             "evaluator_fingerprint": evaluator.fingerprint(),
             "score": "relative (rank combination over the complete trials)" if state.objective else "evaluator",
+            "score_name": evaluator.route(state.tags).score_name if state.tags else evaluator.score_name,
             "trials": len(state.log.results), "asked": state.num_asked, "statuses": statuses,
             "failed_trials": sum(statuses.get(s, 0) for s in FAILURES),
             "duplicates": sum("duplicate_of" in r for r in state.log.results.values()),
