@@ -18,15 +18,19 @@ from tests.helpers.config import compose_config
 SPACE = SparseSpace({"kind": "mlp", "widths": [8, 8]}, sparsity=0.5)
 
 
-def write_trainings(run_dir, entries):
-    """A final-training journal by hand: (arch, tags, test top-1, validation curve) per trial."""
+def write_trainings(run_dir, entries, train_loss=None):
+    """A final-training journal by hand: (arch, tags, test top-1, validation curve) per trial; ``train_loss``:
+    a function of the entry's index giving its last training loss (10 classes), or None."""
     with Journal(run_dir) as journal:
         for k, (arch, tags, test, curve) in enumerate(entries):
+            metrics = {"curve": curve, "test/top1": test}
+            if train_loss is not None:
+                metrics.update({"train/loss_epoch": train_loss(k), "num_classes": 10})
             journal.append([
                 {"event": "ask", "k": k, "arch": arch.to_dict(), "digest": arch.digest, "fingerprint": "f",
                  "tags": tags},
                 {"event": "result", "k": k, "status": "complete", "score": curve[-1],
-                 "metrics": {"curve": curve, "test/top1": test}, "cost": {"params": 100, "epochs": len(curve)}}])
+                 "metrics": metrics, "cost": {"params": 100, "epochs": len(curve)}}])
 
 
 def test_the_report_from_a_generated_run_dir(tmp_path):
@@ -117,3 +121,31 @@ def test_the_study_refuses_a_space_without_masks(tmp_path):
     cfg = compose_config("search", "method=sparse_random", "logger=none", "space=resnet")
     with pytest.raises(ConfigError, match="space=sparse"):
         search(cfg, tmp_path)
+
+
+def test_trainings_that_never_left_chance_are_flagged_and_the_groups_are_explained(tmp_path):
+    rng = random.Random(1)
+    searched, stuck = SPACE.sample(rng), SPACE.sample(rng)
+    for seed in range(2):
+        write_trainings(tmp_path / "dense" / f"seed_{seed}", [(SPACE.dense(), {"role": "dense"}, 0.9, [0.9])],
+                        train_loss=lambda k: 0.3)
+        write_trainings(tmp_path / "sparsity_0.5" / f"seed_{seed}", [
+            (searched, {"role": "searched", "sparsity": 0.5}, 0.8, [0.8]),
+            (stuck, {"role": "random", "sparsity": 0.5, "index": 0}, 0.1, [0.1])],
+            train_loss=lambda k: 2.29 if k == 1 else 0.4)  # ln(10) = 2.303: a uniform guess
+    result = write_report(tmp_path)
+    rows = {(r["sparsity"], r["role"]): r for r in result["summary"]}
+    assert rows[(0.5, "random")]["at_chance"] == 2 and rows[(0.5, "searched")]["at_chance"] == 0
+    table = (tmp_path / "sparse_study.md").read_text()
+    assert "**2 training(s) never left chance**" in table and f"mask {stuck.digest[:10]}, seed 1" in table
+    assert "not the search procedure" in table  # what the searched group is
+    with open(tmp_path / "sparse_study.csv") as f:
+        flags = {(r["role"], r["seed"]): r["at_chance"] for r in csv.DictReader(f)}
+    assert flags[("random", "0")] == "True" and flags[("searched", "0")] == "False"
+
+
+def test_the_printed_train_command_names_the_studys_protocol(tmp_path):
+    from lsnas.methods import train_command
+
+    cfg = compose_config("search", "method=sparse_random")
+    assert train_command(cfg, tmp_path / "arch.json", overrides=[]).endswith("protocol=sparse")

@@ -115,6 +115,7 @@ class TrainEvaluator(Evaluator):
             trainer.fit(module, datamodule=datamodule)
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
         metrics["curve"] = curve.values  # the metric after each epoch (convergence studies)
+        metrics["num_classes"] = datamodule.num_classes  # chance level: a loss near ln(classes) never learned
         if self.test:
             with quiet_lightning():
                 (tested,) = trainer.test(module, datamodule=datamodule, verbose=False)

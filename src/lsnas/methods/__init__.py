@@ -45,8 +45,9 @@ def train_command(cfg: DictConfig, arch_path: Path, overrides: list[str] | None 
                or (same_data and o.lstrip("+").startswith(("dataset.", "regime=")))
                or (source_is_target and o.startswith("dataset.root="))]
     parts = [f"arch={arch_path}", f"dataset={then.get('dataset') or cfg.dataset.name}", *carried]
-    if then.get("protocol"):
-        parts.append(f"protocol={then['protocol']}")
+    protocol = then.get("protocol") or cfg.method.get("train_protocol")  # a method's own recipe (sparse)
+    if protocol:
+        parts.append(f"protocol={protocol}")
     return "python train.py " + " ".join(shlex.quote(p) for p in parts)
 
 

@@ -14,7 +14,10 @@ and kind, and the searched-vs-random tests), ``accuracy_vs_sparsity.png`` and ``
 - Searched against random masks at each sparsity: the two-sided Mann-Whitney U test (``scipy.stats``), which
   assumes no normality, on the final accuracies (searched: one mask x seeds; random: masks x seeds) and on
   the epochs to target. With 3 seeds the searched side has 3 values, so only large differences can be
-  significant; the report states n beside every p.
+  significant; the report states n beside every p. The searched side is one mask retrained with several data
+  orders, so the test is about that mask, not the search procedure; the report says so.
+- A training whose last training loss is still near ln(classes) never left chance: flagged per training
+  (``at_chance``), counted per group and listed in the report.
 """
 
 from __future__ import annotations
@@ -34,9 +37,9 @@ from lsnas.utils.io import atomic_write_json, atomic_write_text
 
 ROLES = ("dense", "searched", "random")
 TRAINING_FIELDS = ("sparsity", "role", "mask", "index", "seed", "params", "macs", "final_top1", "test_top1",
-                   "val_top1", "epochs", "epochs_to_target", "seconds", "curve")
+                   "val_top1", "train_loss", "at_chance", "epochs", "epochs_to_target", "seconds", "curve")
 SUMMARY_FIELDS = ("sparsity", "role", "n", "params", "final_mean", "final_std", "epochs_to_target_mean",
-                  "reached", "p_final", "p_epochs")
+                  "reached", "at_chance", "p_final", "p_epochs")
 
 
 def collect(run_dir: str | Path) -> list[dict]:
@@ -58,8 +61,18 @@ def collect(run_dir: str | Path) -> list[dict]:
                          "mask": log.asks[k]["digest"], "index": tags.get("index"), "seed": seed,
                          "params": cost.get("params"), "macs": cost.get("macs"),
                          "final_top1": test if test is not None else val, "test_top1": test, "val_top1": val,
-                         "epochs": cost.get("epochs"), "seconds": cost.get("seconds"), "curve": curve})
+                         "epochs": cost.get("epochs"), "seconds": cost.get("seconds"), "curve": curve,
+                         "train_loss": metrics.get("train/loss_epoch"),
+                         "at_chance": at_chance(metrics.get("train/loss_epoch"), metrics.get("num_classes"))})
     return rows
+
+
+def at_chance(train_loss: float | None, num_classes: int | None, margin: float = 0.95) -> bool | None:
+    """A training that never left chance: its last training loss is still within ``margin`` of ln(classes),
+    the cross-entropy of a uniform guess (None when the journal does not say)."""
+    if train_loss is None or not num_classes or num_classes < 2:
+        return None
+    return bool(train_loss >= margin * math.log(num_classes))
 
 
 def target_accuracy(rows: list[dict], target: float | None, fraction: float) -> float:
@@ -88,7 +101,8 @@ def summarize(rows: list[dict]) -> list[dict]:
         row = {"sparsity": sparsity, "role": role, "n": len(group), "params": params,
                "final_mean": float(np.mean(finals)), "final_std": spread,
                "epochs_to_target_mean": float(np.mean(reached)) if reached else math.nan,
-               "reached": f"{len(reached)}/{len(group)}", "p_final": math.nan, "p_epochs": math.nan}
+               "reached": f"{len(reached)}/{len(group)}", "at_chance": sum(bool(r.get("at_chance")) for r in group),
+               "p_final": math.nan, "p_epochs": math.nan}
         if role == "searched":
             random_ = groups.get((sparsity, "random"), [])
             row["p_final"] = mann_whitney(finals, [r["final_top1"] for r in random_])
@@ -101,14 +115,29 @@ def _censored(row: dict) -> float:
     return row["epochs_to_target"] if row["epochs_to_target"] is not None else (row["epochs"] or len(row["curve"])) + 1
 
 
-def markdown(summary: list[dict], target: float, alpha: float, metric: str) -> str:
+GROUPS_NOTE = ("*searched* is one mask, the best of one random search per sparsity (`seed`), trained once per "
+               "training seed (`method.seeds`: data orders; the initialisation is the parent's): its spread is "
+               "training noise around that mask, and its test compares that mask with the random masks, not the "
+               "search procedure (which would need a search per seed). *random* is `method.num_random` masks x the "
+               "same seeds.")
+
+
+def markdown(summary: list[dict], target: float, alpha: float, metric: str, rows: list[dict] = ()) -> str:
     lines = [f"Final {metric} (mean ± std over trainings: masks × seeds) and epochs to reach validation top-1 ≥ "
-             f"{target:.4f}.", "", "| sparsity | kind | n | params | final top-1 | epochs to target | reached |",
-             "|---:|---|---:|---:|---|---:|---:|"]
+             f"{target:.4f}.", "", GROUPS_NOTE, "",
+             "| sparsity | kind | n | params | final top-1 | epochs to target | reached | at chance |",
+             "|---:|---|---:|---:|---|---:|---:|---:|"]
     for r in summary:
         epochs = f"{r['epochs_to_target_mean']:.1f}" if math.isfinite(r["epochs_to_target_mean"]) else "–"
         lines.append(f"| {r['sparsity']:g} | {r['role']} | {r['n']} | {r['params']:,} | {r['final_mean']:.4f} ± "
-                     f"{r['final_std']:.4f} | {epochs} | {r['reached']} |")
+                     f"{r['final_std']:.4f} | {epochs} | {r['reached']} | {r['at_chance']} |")
+    stuck = [r for r in rows if r.get("at_chance")]
+    if stuck:
+        lines += ["", f"**{len(stuck)} training(s) never left chance** (last training loss within 5% of ln(classes), "
+                  "the loss of a uniform guess); they are in the means above, and a mean that includes them says "
+                  "more about trainability than about accuracy:", ""]
+        lines += [f"- sparsity {r['sparsity']:g}, {r['role']}, mask {r['mask'][:10]}, seed {r['seed']}: training loss "
+                  f"{r['train_loss']:.3f}, final top-1 {r['final_top1']:.4f}" for r in stuck]
     by_key = {(r["sparsity"], r["role"]): r for r in summary}
     tests = [r for r in summary if r["role"] == "searched" and (r["sparsity"], "random") in by_key]
     if tests:
@@ -156,7 +185,7 @@ def write_report(run_dir: str | Path, target: float | None = None, target_fracti
         row["epochs_to_target"] = epochs_to(row["curve"], goal)
     summary = summarize(rows)
     metric = "test top-1" if all(r["test_top1"] is not None for r in rows) else "validation top-1"
-    table = markdown(summary, goal, alpha, metric)
+    table = markdown(summary, goal, alpha, metric, rows)
     atomic_write_text(run_dir / "sparse_study.md", table)
     atomic_write_text(run_dir / "sparse_study.csv", _csv(rows, TRAINING_FIELDS))
     atomic_write_text(run_dir / "sparse_summary.csv", _csv(summary, SUMMARY_FIELDS))
