@@ -46,7 +46,8 @@ def test_search_trains_candidates_and_writes_the_best_with_a_summary_and_a_trace
     assert (tmp_path / "search_trace.png").stat().st_size > 5000
     csv = (tmp_path / "csv" / "metrics.csv").read_text()
     assert "trial/score" in csv and "search/best_score" in csv
-    assert proc.stdout.count("| best ") == 3 and "trial 2 (3/3) val/top1 " in (tmp_path / "search.log").read_text()  # one line each
+    assert proc.stdout.count("| best ") == 3  # one line each, named by k, with the score's name
+    assert "trial 2 (3/3) val/top1 " in (tmp_path / "search.log").read_text()
     if "method=evolution" in method:
         assert log.asks[2]["tags"]["origin"] == "mutation" and log.asks[2]["tags"]["parent"] in (0, 1)
     dry = run("train.py", f"arch={tmp_path / 'arch.json'}", "dry_run=true", f"hydra.run.dir={tmp_path / 'train'}")
