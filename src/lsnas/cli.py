@@ -79,6 +79,8 @@ def run_task(target: str, cfg, run_dir: str):
     # (methods pick their runner from the config): import it now, then quiet it
     importlib.import_module("lightning.pytorch")
     quiet_third_party()
+    from lsnas.training.trainer import close_loggers
+
     started = time.time()
     try:
         result = task(cfg, run_dir)
@@ -94,6 +96,8 @@ def run_task(target: str, cfg, run_dir: str):
             raise
         print("(set HYDRA_FULL_ERROR=1 for the traceback)", file=sys.stderr)
         sys.exit(USAGE_ERROR)
+    finally:
+        close_loggers()  # a sweep's next job in this process opens its own
 
 
 def written_since(run_dir: str | Path, since: float) -> list[str]:

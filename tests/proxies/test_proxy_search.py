@@ -258,18 +258,21 @@ def test_a_study_too_small_for_correlations_says_why():
 
 
 def test_lga_after_training_follows_the_official_protocol_whatever_the_budget(tmp_path, caplog):
-    cfg = compose_config("search", "method=random", "evaluator=proxy")  # the default proxy
+    cfg = compose_config("search", "method=random", "evaluator=proxy", "budget=full")  # the default proxy
     proxy = cfg.proxy
     assert (proxy.name, proxy.data, proxy.batch_size) == ("lga_trained", "val", 256)
     assert (proxy.train.epochs, proxy.train.batch_size, proxy.train.grad_clip, proxy.train.precision) == (
         1, 1024, None, "32-true")
     assert dict(proxy.train.optimizer) == {"lr": 0.025, "momentum": 0.9, "weight_decay": 3e-4}
     assert compose_config("search", "method=two_stage").proxy.name == "lga_trained"
+    small = compose_config("search", "method=random", "evaluator=proxy").proxy  # budget=small cuts it, and says so
+    assert (small.batch_size, small.train.limit_batches) == (32, 4) and small.note.startswith("budget=small")
+    assert proxy.note is None
     # one whole epoch: budget=small's trainer.limit_train_batches=15 does not cap it (digits: 1,293 / 64 = 21)
     arch = get_space("darts").sample(random.Random(0))
     ctx = TrialContext(k=0, seed=0, trial_dir=str(tmp_path))
-    evaluator = proxy_evaluator(tmp_path, "proxy=lga_trained", "proxy.train.batch_size=64",
-                                "trainer.limit_train_batches=15", "protocol.grad_clip=0.001")
+    evaluator = proxy_evaluator(tmp_path, "proxy=lga_trained", "proxy.train.batch_size=64", "budget=full",
+                                "+trainer.limit_train_batches=15", "protocol.grad_clip=0.001")
     assert evaluator.evaluate(arch, ctx).cost["train_steps"] == 21
     with caplog.at_level("INFO"):  # only proxy.train.limit_batches shortens it, and says so
         shortened = proxy_evaluator(tmp_path, "proxy=lga_trained", "proxy.train.batch_size=64",
@@ -286,8 +289,11 @@ def test_measuring_on_held_out_images_reads_the_validation_split(tmp_path):
     datamodule.setup("fit")
     held_out = {tuple(datamodule.val_set[i][0].flatten()[:6].tolist()) for i in range(len(datamodule.val_set))}
     assert all(tuple(row.flatten()[:6].tolist()) in held_out for row in x)
+    small = proxy_evaluator(tmp_path, "proxy=lga_trained", "proxy.batch_size=4096").proxy  # digits holds out 144
+    (x, _), = small.batches(datamodule_for(evaluator.dataset, 64))
+    assert len(x) == len(datamodule.val_set) == 144
     with pytest.raises(ConfigError, match="dataset.val_fraction"):
-        proxy_evaluator(tmp_path, "proxy=lga_trained", "proxy.batch_size=4096").proxy.batches(
+        proxy_evaluator(tmp_path, "proxy=lga_trained", "proxy.num_batches=100").proxy.batches(
             datamodule_for(evaluator.dataset, 64))
 
 

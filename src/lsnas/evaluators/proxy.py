@@ -37,7 +37,6 @@ from lsnas.training.runner import make_module
 from lsnas.training.trainer import make_trainer
 
 _BATCHES: dict[tuple, list] = {}  # per process: every candidate is measured on the same batches
-_WARNED: dict[str, bool] = {}
 log = logging.getLogger(__name__)
 
 
@@ -47,13 +46,14 @@ class ProxyMeasurement:
     def __init__(self, measure: Sequence[str], weights: Sequence[float] | None = None, also: Sequence[str] = (),
                  batch_size: int = 64,
                  num_batches: int = 1, data_seed: int = 0, bn_mode: str = "train", train: dict | None = None,
-                 device: str = "auto", name: str | None = None, data: str = "train"):
+                 device: str = "auto", name: str | None = None, data: str = "train", note: str | None = None):
         if bn_mode not in ("train", "eval"):
             raise ConfigError(f"proxy.bn_mode must be train or eval, got {bn_mode!r}")
         if data not in ("train", "val"):
             raise ConfigError(f"proxy.data must be train (augmented training images) or val (held-out images, "
                               f"evaluation transforms), got {data!r}")
-        self.data = data
+        self.data, self.note = data, note
+        self._said_limit = False  # the shortened epoch is logged once per measurement
         self.weights = check_weights(measure, weights)
         for other in also:
             get_proxy(other)
@@ -79,7 +79,7 @@ class ProxyMeasurement:
         return bool(self.train["epochs"] or self.train["steps"])
 
     def settings(self) -> dict:
-        return {k: v for k, v in vars(self).items() if k not in ("device", "name")}
+        return {k: v for k, v in vars(self).items() if k not in ("device", "name") and not k.startswith("_")}
 
     # -- data ---------------------------------------------------------------------------------
     def batches(self, datamodule) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -93,13 +93,17 @@ class ProxyMeasurement:
                 datamodule.setup("fit")
                 images = datamodule.train_set if self.data == "train" else datamodule.val_set
                 order = np.random.default_rng(self.data_seed).permutation(len(images))
-                if len(order) < self.batch_size * self.num_batches:
-                    fix = "" if self.data == "train" else " (hold out more with dataset.val_fraction)"
-                    raise ConfigError(f"proxy.batch_size={self.batch_size} x proxy.num_batches={self.num_batches}"
-                                      f" exceeds the {len(order)} {self.data} images{fix}")
+                size = self.batch_size
+                if len(order) < size * self.num_batches:  # a small dataset: every image it has, said once
+                    size = len(order) // self.num_batches
+                    fix = "" if self.data == "train" else " (dataset.val_fraction holds out more)"
+                    if size < 2:
+                        raise ConfigError(f"proxy.num_batches={self.num_batches} batches need at least 2 of the "
+                                          f"{len(order)} {self.data} images each{fix}")
+                    log.warning("proxy.batch_size=%d x proxy.num_batches=%d exceeds the %d %s images: measuring on "
+                                "batches of %d%s", self.batch_size, self.num_batches, len(order), self.data, size, fix)
                 torch.manual_seed(self.data_seed)
-                _BATCHES[key] = [default_collate([images[int(i)] for i in
-                                                  order[b * self.batch_size:(b + 1) * self.batch_size]])
+                _BATCHES[key] = [default_collate([images[int(i)] for i in order[b * size:(b + 1) * size]])
                                  for b in range(self.num_batches)]
         return _BATCHES[key]
 
@@ -115,10 +119,10 @@ class ProxyMeasurement:
                   "optimizer": {"_target_": "torch.optim.SGD", "_partial_": True, **self.train["optimizer"]}}
         module = make_module(net, datamodule.num_classes, recipe, arch)
         limit = self.train["limit_batches"]
-        if limit and not _WARNED.get("limit"):
+        if limit and not self._said_limit:
             log.info("proxy.train.limit_batches=%s: each epoch before measuring is cut to that many batches (Mok et "
                      "al. train whole epochs)", limit)
-            _WARNED["limit"] = True
+            self._said_limit = True
         trainer = {**trainer, "precision": self.train["precision"]}
         with quiet_lightning():
             fit, clock = make_trainer(OmegaConf.create({"trainer": trainer, "logger": None}), run_dir,
@@ -173,6 +177,8 @@ class ProxyEvaluator(Evaluator):
     def check(self, space: SearchSpace) -> None:
         super().check(space)
         check_buildable(self.dataset, self.protocol, space)
+        if self.proxy.note:
+            log.info("proxy %s: %s", self.proxy.name, self.proxy.note)
 
     @property
     def score_name(self) -> str:  # "lga 0.3165"; a combination's own score is its lead proxy's

@@ -67,13 +67,29 @@ def flat_config(cfg: DictConfig) -> dict:
     return dict(walk(OmegaConf.to_container(cfg, resolve=True), ""))
 
 
+_RUN_LOGGERS: dict[tuple, list] = {}  # one set of loggers per run dir: a task that trains or searches several
+# times in one process (two_stage, the sparse study, BigNAS's selection) logs to one W&B run, not one per part
+
+
 def make_loggers(cfg: DictConfig) -> list:
-    """The configured experiment loggers (``logger=wandb|csv|none``), each given the flat run config."""
-    loggers = [instantiate(c) for c in cfg.logger.values()] if cfg.get("logger") else []
-    config = flat_config(cfg)
-    for logger in loggers:
-        logger.log_hyperparams(config)
-    return loggers
+    """The configured experiment loggers (``logger=wandb|csv|none``), each given the flat run config once;
+    later calls for the same run dir return the same loggers (``close_loggers`` ends them with the task)."""
+    if not cfg.get("logger"):
+        return []
+    key = tuple(sorted((name, str(OmegaConf.select(cfg.logger, f"{name}.save_dir")))
+                       for name in cfg.logger.keys()))
+    if key not in _RUN_LOGGERS:
+        loggers = [instantiate(c) for c in cfg.logger.values()]
+        config = flat_config(cfg)
+        for logger in loggers:
+            logger.log_hyperparams(config)
+        _RUN_LOGGERS[key] = loggers
+    return _RUN_LOGGERS[key]
+
+
+def close_loggers() -> None:
+    """Forget the task's loggers (the next task opens its own)."""
+    _RUN_LOGGERS.clear()
 
 
 def make_trainer(cfg: DictConfig, run_dir: str | Path, *, max_epochs: int, callbacks: Sequence[Callback] = (),

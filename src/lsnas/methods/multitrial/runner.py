@@ -96,13 +96,27 @@ def open_journal(cfg: DictConfig, journal: Journal) -> TrialLog:
     return TrialLog.replay(events)
 
 
+def part_prefix(cfg: DictConfig, run_dir: Path | None) -> str:
+    """The metric prefix of a search that is a part of its task (``ranking/``, ``sparsity_0.5/search/``): its run
+    dir relative to the loggers' (the task's), so the parts' curves stay apart in the one W&B run."""
+    if run_dir is None or not cfg.get("logger"):
+        return ""
+    for name in cfg.logger.keys():
+        root = OmegaConf.select(cfg.logger, f"{name}.save_dir", throw_on_resolution_failure=False)
+        if root and Path(run_dir).resolve().is_relative_to(Path(root).resolve()):
+            part = Path(run_dir).resolve().relative_to(Path(root).resolve()).as_posix()
+            return "" if part == "." else f"{part}/"
+    return ""
+
+
 class TrialLogger:
     """Each finished trial and the best-so-far curve to the run's loggers (W&B, CSV). Trials finish out of
     order with parallel workers, so the step is the number of finished trials and ``trial/k`` is logged."""
 
-    def __init__(self, cfg: DictConfig, state: SearchState):
-        self.loggers = make_loggers(cfg)
+    def __init__(self, cfg: DictConfig, state: SearchState, run_dir: Path | None = None):
+        self.loggers = make_loggers(cfg)  # the run's: every part of a task logs to one W&B run
         self.state = state
+        self.prefix = part_prefix(cfg, run_dir)
 
     def __call__(self, trial: Trial) -> None:
         best = self.state.best()
@@ -113,7 +127,7 @@ class TrialLogger:
                    "search/total_cost_seconds": total_cost(self.state)}
         if trial.score is not None:
             metrics["trial/score"] = trial.score
-        metrics = {k: v for k, v in metrics.items() if v is not None}
+        metrics = {f"{self.prefix}{k}": v for k, v in metrics.items() if v is not None}
         for logger in self.loggers:
             logger.log_metrics(metrics, step=len(self.state.log.results))
 
@@ -209,7 +223,7 @@ def run_search(cfg: DictConfig, run_dir: Path, space: SearchSpace, strategy: Str
             log.info("resuming %s: %d trials finished, %d to send again", journal.path, len(trial_log.results),
                      len(trial_log.pending()))
         state = SearchState(trial_log, space, objective=evaluator.relative_objective())
-        trial_logger = TrialLogger(cfg, state.where(**(scope or {}))) if log_trials else None
+        trial_logger = TrialLogger(cfg, state.where(**(scope or {})), run_dir) if log_trials else None
         loop = SearchLoop(journal, state, strategy, evaluator, executor, seed=cfg.seed,
                           max_failure_rate=cfg.method.max_failure_rate,
                           max_retries=max_retries, on_result=trial_logger, scope=scope)
