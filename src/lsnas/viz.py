@@ -9,6 +9,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display needed
+import matplotlib.patches  # noqa: E402
+import matplotlib.path  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -30,37 +32,94 @@ def save_figure(fig, path: str | os.PathLike) -> Path:
     return path
 
 
-def plot_cell(genotype: dict, kind: str, path: str | os.PathLike) -> Path:
-    """A DARTS cell as a left-to-right DAG: inputs c_{k-2}, c_{k-1}, nodes 0-3, output c_{k}."""
-    pos = {0: (0.0, 1.5), 1: (0.0, -1.5)}
+CANDIDATE_T = (0.5, 0.42, 0.58, 0.34, 0.66, 0.27, 0.73, 0.2, 0.8)  # where along its edge a label may sit
+
+
+def cell_positions() -> dict[int | str, tuple[float, float]]:
+    """A layered layout of a DARTS cell: inputs left, nodes 0-3 in order, alternating above and below the axis
+    so edges from both inputs stay apart, the output right."""
+    pos: dict[int | str, tuple[float, float]] = {0: (0.0, 1.6), 1: (0.0, -1.6)}
     for i in range(NUM_NODES):
-        pos[i + 2] = (1.5 + 1.3 * i, 1.2 if i % 2 == 0 else -1.2)
-    out = (1.5 + 1.3 * NUM_NODES + 0.3, 0.0)
-    labels = {0: "c[k-2]", 1: "c[k-1]", **{i + 2: str(i) for i in range(NUM_NODES)}}
-    fig, ax = plt.subplots(figsize=(9, 3.6))
+        pos[i + 2] = (1.9 + 1.9 * i, 1.25 if i % 2 == 0 else -1.25)
+    pos["out"] = (1.9 + 1.9 * NUM_NODES, 0.0)
+    return pos
+
+
+def _bezier(p0, c, p1, t: float) -> np.ndarray:
+    p0, c, p1 = (np.asarray(v, dtype=float) for v in (p0, c, p1))
+    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * c + t ** 2 * p1
+
+
+def _overlap(a, b) -> float:
+    """The area two display-space boxes share."""
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return max(w, 0.0) * max(h, 0.0)
+
+
+def plot_cell(genotype: dict, kind: str, path: str | os.PathLike) -> Path:
+    """A DARTS cell as a left-to-right DAG: inputs c_{k-2}, c_{k-1}, nodes 0-3, output c_{k} (``draw_cell``)."""
+    fig, ax = plt.subplots(figsize=(11, 4.2))
+    draw_cell(ax, genotype, kind)
+    return save_figure(fig, path)
+
+
+def draw_cell(ax, genotype: dict, kind: str) -> tuple[list, list]:
+    """Draw a cell on ``ax``. Each edge is a curve labelled with its operation on the curve itself; a label
+    slides along its edge to the first place where it covers no node and no other label (measured in the
+    rendered figure), as a layout engine would. Returns the labels' and the nodes' display boxes."""
+    fig = ax.figure
+    pos = cell_positions()
+    names = {0: "c[k-2]", 1: "c[k-1]", **{i + 2: str(i) for i in range(NUM_NODES)}, "out": "c[k]"}
+    ax.set_xlim(-0.7, pos["out"][0] + 0.7)
+    ax.set_ylim(-2.6, 2.6)
+    ax.axis("off")
+    nodes = {}
+    for node, (x, y) in pos.items():
+        style = ("circle", "#fff3b0") if isinstance(node, int) and node >= 2 else ("round", "#c7e9c0")
+        if node == "out":
+            style = ("round", "#fdd0a2")
+        nodes[node] = ax.text(x, y, names[node], ha="center", va="center", fontsize=9, zorder=4,
+                              bbox=dict(boxstyle=style[0], fc=style[1]))
+    renderer = fig.canvas.get_renderer()
+    for text in nodes.values():
+        text.draw(renderer)  # lays out each node's box, so its extent is where it will be drawn
+    node_boxes = [t.get_bbox_patch().get_window_extent(renderer) for t in nodes.values()]
+    placed: list = []
     for k, (op, src) in enumerate(genotype[kind]):
         dst = k // 2 + 2
-        (x0, y0), (x1, y1) = pos[src], pos[dst]
-        bend = 0.25 if (k % 2) else -0.25
-        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                    arrowprops=dict(arrowstyle="->", color=OP_COLORS.get(op, "k"), lw=1.8,
-                                    connectionstyle=f"arc3,rad={bend}", shrinkA=14, shrinkB=14))
-        t = 0.68  # label near the destination, where edges into one node separate
-        mx, my = x0 + t * (x1 - x0), y0 + t * (y1 - y0) + bend * 0.7
-        ax.text(mx, my, op, fontsize=7, ha="center", va="center", color=OP_COLORS.get(op, "k"),
-                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
+        p0, p1 = np.array(pos[src]), np.array(pos[dst])
+        normal = np.array([-(p1 - p0)[1], (p1 - p0)[0]])
+        control = (p0 + p1) / 2 + (0.18 if k % 2 else -0.18) * normal
+        color = OP_COLORS.get(op, "k")
+        # the curve as a polyline between the two nodes' rims (in the rendered figure), so the arrow head shows
+        points = np.array([_bezier(p0, control, p1, t) for t in np.linspace(0.0, 1.0, 80)])
+        shown = ax.transData.transform(points)
+        ends = [node_boxes[list(nodes).index(n)].expanded(1.15, 1.15) for n in (src, dst)]
+        outside = np.array([not any(box.contains(x, y) for box in ends) for x, y in shown])
+        curve = matplotlib.path.Path(points[outside])
+        ax.add_patch(matplotlib.patches.FancyArrowPatch(path=curve, arrowstyle="-|>", mutation_scale=12, color=color,
+                                                        lw=1.6, zorder=2))
+        label = ax.text(0, 0, op, fontsize=7, ha="center", va="center", color=color, zorder=5,
+                        bbox=dict(boxstyle="round,pad=0.15", fc="white", ec=color, lw=0.5, alpha=0.95))
+        best = None
+        for t in CANDIDATE_T:
+            label.set_position(_bezier(p0, control, p1, t))
+            label.draw(renderer)  # lays out the bbox patch at this position
+            box = label.get_bbox_patch().get_window_extent(renderer)
+            cost = sum(_overlap(box, other) for other in node_boxes) * 10 + sum(_overlap(box, o) for o in placed)
+            if best is None or cost < best[0]:
+                best = (cost, t, box)
+            if cost == 0:
+                break
+        label.set_position(_bezier(p0, control, p1, best[1]))
+        label.draw(renderer)
+        placed.append(label.get_bbox_patch().get_window_extent(renderer))
     for node in genotype[f"{kind}_concat"]:
-        ax.annotate("", xy=out, xytext=pos[node], arrowprops=dict(arrowstyle="->", color="#bbbbbb", lw=1,
-                                                                   shrinkA=14, shrinkB=14))
-    for node, (x, y) in pos.items():
-        ax.text(x, y, labels[node], ha="center", va="center", fontsize=9,
-                bbox=dict(boxstyle="circle" if node >= 2 else "round", fc="#fff3b0" if node >= 2 else "#c7e9c0"))
-    ax.text(*out, "c[k]", ha="center", va="center", fontsize=9, bbox=dict(boxstyle="round", fc="#fdd0a2"))
+        ax.annotate("", xy=pos["out"], xytext=pos[node], zorder=1,
+                    arrowprops=dict(arrowstyle="->", color="#bbbbbb", lw=1, shrinkA=14, shrinkB=16))
     ax.set_title(f"{kind} cell")
-    ax.set_xlim(-0.6, out[0] + 0.6)
-    ax.set_ylim(-2.4, 2.4)
-    ax.axis("off")
-    return save_figure(fig, path)
+    return placed, node_boxes
 
 
 def edge_labels() -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import time
@@ -49,6 +50,25 @@ class EpochCurve(L.Callback):
         self.values.append(None if value is None else round(float(value), 6))
 
 
+def short_genotype(genotype: dict, previous: dict | None = None, width: int = 160) -> str:
+    """One short line for a log: each cell's operations counted (``normal: sep_conv_3x3 x4, skip_connect x2``)
+    and how many edges changed since ``previous``; another genotype's JSON, cut at ``width`` characters."""
+    cells = {k: v for k, v in genotype.items()
+             if isinstance(v, list) and v and all(isinstance(e, (list, tuple)) and len(e) == 2 for e in v)}
+    if not cells:
+        text = json.dumps(genotype, separators=(",", ":"))
+        return text if len(text) <= width else text[: width - 3] + "..."
+    parts = []
+    for kind, edges in cells.items():
+        counts = collections.Counter(op for op, _ in edges)
+        parts.append(f"{kind}: " + ", ".join(f"{op} x{n}" for op, n in counts.most_common()))
+    text = " | ".join(parts)
+    if previous is not None:
+        changed = sum(tuple(a) != tuple(b) for kind in cells for a, b in zip(cells[kind], previous.get(kind, [])))
+        text += f" ({changed} edge{'s' if changed != 1 else ''} changed)"
+    return text
+
+
 class GenotypeTrace(L.Callback):
     """After each epoch: log the derived genotype and append it to ``<run dir>/genotypes.jsonl``
     (rank 0). On resume, lines of epochs not yet reached again are dropped first, so the trace
@@ -56,6 +76,7 @@ class GenotypeTrace(L.Callback):
 
     def __init__(self, path):
         self.path = Path(path)
+        self._last: dict | None = None
 
     def on_train_start(self, trainer, pl_module) -> None:
         if trainer.is_global_zero and self.path.exists():
@@ -67,8 +88,9 @@ class GenotypeTrace(L.Callback):
         genotype = pl_module.genotype()
         if not trainer.is_global_zero:
             return
-        log.info("epoch %d genotype %s", trainer.current_epoch,
-                                               json.dumps(genotype, separators=(",", ":")))
+        log.info("epoch %d genotype %s (in full: %s)", trainer.current_epoch, short_genotype(genotype, self._last),
+                 self.path.name)
+        self._last = genotype
         with open(self.path, "a") as f:
             f.write(json.dumps({"epoch": trainer.current_epoch, "genotype": genotype}) + "\n")
         for logger in trainer.loggers:  # W&B shows the genotype as text next to the curves
