@@ -29,7 +29,8 @@ def test_cell_labels_cover_no_node_and_no_other_label(kind):
 def test_genotype_log_lines_are_short_and_count_changes():
     genotype = from_zoo("darts_v2").genotype
     line = short_genotype(genotype)
-    assert line == "normal: sep_conv_3x3 x5, skip_connect x2, dil_conv_3x3 x1 | reduce: max_pool_3x3 x5, skip_connect x3"
+    assert line == ("normal: sep_conv_3x3 x5, skip_connect x2, dil_conv_3x3 x1 | "
+                    "reduce: max_pool_3x3 x5, skip_connect x3")
     moved = {**genotype, "normal": [["skip_connect", 0], *genotype["normal"][1:]]}
     assert short_genotype(moved, genotype).endswith("(1 edge changed)")
     assert len(short_genotype({"blocks": list(range(200))})) == 160
