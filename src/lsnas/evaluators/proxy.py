@@ -53,7 +53,7 @@ class ProxyMeasurement:
             raise ConfigError(f"proxy.data must be train (augmented training images) or val (held-out images, "
                               f"evaluation transforms), got {data!r}")
         self.data, self.note = data, note
-        self._said_limit = False  # the shortened epoch is logged once per measurement
+        self._said_limit = self._said_note = False  # the departures are logged once per measurement
         self.weights = check_weights(measure, weights)
         for other in also:
             get_proxy(other)
@@ -87,6 +87,9 @@ class ProxyMeasurement:
         initialisation consumed of the global RNG: of the training split with its augmentations (``data=train``)
         or of the held-out validation split with evaluation transforms (``data=val``: Mok et al. measure a
         trained network on fixed unaugmented images; they use test images, lsnas never touches the test split)."""
+        if self.note and not self._said_note:  # how this measurement departs from its paper, once
+            log.info("proxy %s: %s", self.name, self.note)
+            self._said_note = True
         key = (id(datamodule), self.data, self.batch_size, self.num_batches, self.data_seed)
         if key not in _BATCHES:
             with torch.random.fork_rng():  # leaves the global RNG (initialisation, shuffling) as it was
@@ -177,8 +180,6 @@ class ProxyEvaluator(Evaluator):
     def check(self, space: SearchSpace) -> None:
         super().check(space)
         check_buildable(self.dataset, self.protocol, space)
-        if self.proxy.note:
-            log.info("proxy %s: %s", self.proxy.name, self.proxy.note)
 
     @property
     def score_name(self) -> str:  # "lga 0.3165"; a combination's own score is its lead proxy's
