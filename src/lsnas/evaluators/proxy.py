@@ -144,10 +144,14 @@ class ProxyMeasurement:
         with shared_kernels():  # one NTK per batch for all the NTK proxies
             return {name: float(np.mean([get_proxy(name)(net, x, y) for x, y in batches])) for name in self.names}
 
+    @property
+    def lead(self) -> str:
+        """The proxy whose value is a trial's own score (the most heavily weighted)."""
+        return max(self.weights, key=self.weights.get)
+
     def score(self, values: dict[str, float]) -> float:
-        """A trial's own score: the signed value of the (most heavily weighted) proxy."""
-        lead = max(self.weights, key=self.weights.get)
-        return get_proxy(lead).sign * values[lead]
+        """A trial's own score: the signed value of the lead proxy."""
+        return get_proxy(self.lead).sign * values[self.lead]
 
     def combine(self, values: Sequence[dict[str, float]]) -> list[float]:
         return rank_combination(values, self.weights)
@@ -183,7 +187,7 @@ class ProxyEvaluator(Evaluator):
 
     @property
     def score_name(self) -> str:  # "lga 0.3165"; a combination's own score is its lead proxy's
-        return max(self.proxy.weights, key=self.proxy.weights.get)
+        return self.proxy.lead
 
     def relative_objective(self):
         if len(self.proxy.weights) < 2:

@@ -120,10 +120,11 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict:
         raise ConfigError("method=eatnas needs an evaluator (setting: evaluator=train|train_job|proxy|synthetic)")
     space = space_from_config(cfg.space)
     strategy = make_strategy(cfg)
-    evaluators, execution = {}, None
+    evaluators, execution, settings = {}, None, {}
     for stage in STAGES:
-        evaluators[stage], execution = make_evaluator(stage_evaluator_settings(cfg, stage))
-    if evaluators["source"].reads_data and "dataset" in stage_evaluator_settings(cfg, "source"):
+        settings[stage] = stage_evaluator_settings(cfg, stage)
+        evaluators[stage], execution = make_evaluator(settings[stage])
+    if evaluators["source"].reads_data and "dataset" in settings["source"]:
         require_data(OmegaConf.to_container(cfg.method.source.dataset, resolve=True), "method.source.dataset")
     data = stage_data(cfg, evaluators)
     log.info("EAT-NAS: stage 1 on %s (%d trials), stage 2 on %s (%d trials)",
