@@ -6,6 +6,8 @@
 - Each log line is printed once, through Hydra's handlers (console and the run dir's log file).
 - Third-party tips and deprecation noise are silenced.
 - An open W&B run is finished even when the task fails.
+- A stop signal (SIGTERM; SLURM's USR1/USR2) ends the task at a safe point with what it had saved, exit status
+  75 ("interrupted, resume me") and the command that resumes it; no final artifacts are written.
 
 Kept free of heavy imports so ``--help`` stays fast.
 """
@@ -21,6 +23,8 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from lsnas.utils.preemption import INTERRUPTED_EXIT
+
 USAGE_ERROR = 2
 _task_started = False
 
@@ -31,6 +35,8 @@ _NOISE = (
     r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
     r".*`torch.cuda.amp.*` is deprecated.*",
     r".*Checkpoint directory .* exists and is not empty.*",
+    # lsnas's samplers and MidEpochCheckpoint resume an epoch exactly without Lightning's loader state
+    r".*resuming from a checkpoint that ended before the epoch ended.*",
 )
 
 
@@ -61,10 +67,10 @@ def quiet_third_party() -> None:
             logger.propagate = True
 
 
-def _finish_wandb() -> None:
+def _finish_wandb(exit_code: int = 1) -> None:
     wandb = sys.modules.get("wandb")
     if wandb is not None and getattr(wandb, "run", None) is not None:
-        wandb.finish(exit_code=1)
+        wandb.finish(exit_code=exit_code)
 
 
 def run_task(target: str, cfg, run_dir: str):
@@ -79,13 +85,22 @@ def run_task(target: str, cfg, run_dir: str):
     # (methods pick their runner from the config): import it now, then quiet it
     importlib.import_module("lightning.pytorch")
     quiet_third_party()
-    from lsnas.training.trainer import close_loggers
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+    from lsnas.training.trainer import close_loggers
+    from lsnas.utils import preemption
+
+    preemption.install((cfg.get("checkpoint") or {}).get("signals", preemption.SIGNALS))
     started = time.time()
     try:
         result = task(cfg, run_dir)
         print_written(run_dir, started)
         return result
+    except (preemption.Interrupted, SIGTERMException) as stop:
+        _finish_wandb(INTERRUPTED_EXIT)
+        _report_interrupted(stop, run_dir)
+        preemption.forward()  # a scheduler's own handler (submitit requeues the job), now that all is saved
+        sys.exit(INTERRUPTED_EXIT)
     except Exception as error:
         _finish_wandb()
         user_error = find_user_error(error)
@@ -98,6 +113,24 @@ def run_task(target: str, cfg, run_dir: str):
         sys.exit(USAGE_ERROR)
     finally:
         close_loggers()  # a sweep's next job in this process opens its own
+        preemption.uninstall()
+
+
+def resume_command(run_dir: str | Path) -> str:
+    """This command again, resuming ``run_dir`` (its other overrides kept)."""
+    import shlex
+
+    kept = [a for a in sys.argv[1:] if not a.startswith(("ckpt_path=", "hydra.run.dir=", "-m", "--multirun"))]
+    return shlex.join(["python", Path(sys.argv[0]).name, *kept, "ckpt_path=last", f"hydra.run.dir={run_dir}"])
+
+
+def _report_interrupted(stop: BaseException, run_dir: str | Path) -> None:
+    from lsnas.utils import preemption
+
+    name = getattr(stop, "signal_name", None) or preemption.requested() or "SIGTERM"
+    saved = getattr(stop, "saved", "") or "the run dir's last checkpoint / journal"
+    print(f"interrupted by {name}: saved {saved}; nothing final was written. Resume with:\n  "
+          f"{resume_command(run_dir)}", file=sys.stderr)
 
 
 def written_since(run_dir: str | Path, since: float) -> list[str]:

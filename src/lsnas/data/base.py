@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lsnas.data.records import CorruptImageCounter
-from lsnas.data.sampling import EpochRandomSampler
+from lsnas.data.sampling import EpochRandomSampler, seeded_rngs
 from lsnas.errors import ConfigError, UserError
 
 
@@ -136,8 +136,12 @@ class TransformSubset(Dataset):
         return len(self.base) if self.indices is None else len(self.indices)
 
     def __getitem__(self, i: int):
-        image, label = self.base[i if self.indices is None else int(self.indices[i])]
-        return self.transform(image), label
+        image, label = self.base[int(i) if self.indices is None else int(self.indices[i])]
+        seed = getattr(i, "seed", None)  # a training sampler's index: the augmentation is seeded by its position
+        if seed is None:
+            return self.transform(image), label
+        with seeded_rngs(seed):
+            return self.transform(image), label
 
 
 class ArrayImageDataset(Dataset):
@@ -247,7 +251,7 @@ class ImageClassificationDataModule(L.LightningDataModule, abc.ABC):
 
     def train_sampler(self, dataset: Dataset, stream: int) -> Sampler:
         # Training order from (seed, epoch): resumed runs see the same data as uninterrupted ones.
-        return EpochRandomSampler(len(dataset), self.shuffle_seed + stream)
+        return EpochRandomSampler(len(dataset), self.shuffle_seed + stream, self.batch_size)
 
     def loader(self, dataset: Dataset, train: bool, stream: int = 0) -> DataLoader:
         sampler = self.train_sampler(dataset, stream) if train else None

@@ -68,5 +68,5 @@ class ImageNet22kDataModule(IndexedImageDataModule):
 
     def train_sampler(self, dataset: Dataset, stream: int) -> Sampler:
         if self.sampler == "balanced":
-            return EpochBalancedSampler(dataset_labels(dataset), self.shuffle_seed + stream)
+            return EpochBalancedSampler(dataset_labels(dataset), self.shuffle_seed + stream, self.batch_size)
         return super().train_sampler(dataset, stream)

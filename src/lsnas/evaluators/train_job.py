@@ -23,6 +23,7 @@ from pathlib import Path
 from lsnas.arch import Architecture
 from lsnas.errors import ConfigError
 from lsnas.evaluators.base import EVALUATORS, Evaluator, Result, TrialContext, TrialLost
+from lsnas.utils.preemption import INTERRUPTED_EXIT
 
 TRAIN_SCRIPT = Path(__file__).resolve().parents[3] / "train.py"  # the repository's entry point
 
@@ -87,6 +88,8 @@ class TrainJobEvaluator(Evaluator):
                 raise TimeoutError(f"train.py ran past evaluator.timeout_s={self.timeout_s}") from None
         if proc.returncode < 0:  # killed by a signal (the OOM killer, a preemption): worth another try
             raise TrialLost(f"train.py was killed by signal {-proc.returncode}; log ends:\n{_tail(log_path)}")
+        if proc.returncode == INTERRUPTED_EXIT:  # it saved and stopped on a stop signal: the retry resumes it
+            raise TrialLost(f"train.py was interrupted (exit {INTERRUPTED_EXIT}); log ends:\n{_tail(log_path)}")
         if proc.returncode != 0:
             raise RuntimeError(f"train.py exited with status {proc.returncode}; log ends:\n{_tail(log_path)}")
 

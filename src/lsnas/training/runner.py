@@ -122,7 +122,8 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     trainer, clock = make_trainer(cfg, run_dir, max_epochs=p.epochs, callbacks=[CorruptImageReport(datamodule.corrupt)],
                                   gradient_clip_val=p.grad_clip or None, **recipe)
     started = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_checkpoint(cfg.get("ckpt_path"), run_dir))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_checkpoint(cfg.get("ckpt_path"), run_dir, module),
+                weights_only=True)  # a checkpoint is data, never code
     fit_s = time.perf_counter() - started
     val_top1 = trainer.callback_metrics.get("val/top1")  # the last epoch's: what a search may score by
     # Every rank must hold the same weights after training (DDP's invariant; the digests show it).

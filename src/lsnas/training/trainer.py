@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lsnas.errors import ConfigError
 from lsnas.training.callbacks import StopAfterEpochs, WallClock
+from lsnas.training.checkpointing import AtomicCheckpointIO, MidEpochCheckpoint, check_checkpoint
 from lsnas.training.progress import CompactProgressBar
 
 log = logging.getLogger(__name__)
@@ -33,14 +34,16 @@ def resolve_precision(precision) -> str:
     return "32-true"
 
 
-def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
+def resolve_checkpoint(ckpt_path: str | None, run_dir: Path, module: torch.nn.Module | None = None) -> str | None:
     """``last``: this run dir's last.ckpt if there is one (so a requeued job resumes, a new one starts);
-    a run dir: its last.ckpt; otherwise a checkpoint file."""
+    a run dir: its last.ckpt; otherwise a checkpoint file. A checkpoint that cannot resume ``module`` (truncated,
+    foreign, another network) is refused here, naming the file."""
     if ckpt_path in (None, ""):
         return None
     if ckpt_path == "last":
         last = Path(run_dir) / CHECKPOINT_DIR / "last.ckpt"
         if last.is_file():
+            check_checkpoint(last, module)
             return str(last)
         log.info("ckpt_path=last: no %s yet, starting from scratch", last)
         return None
@@ -50,6 +53,7 @@ def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
     if not path.is_file():
         raise ConfigError(f"ckpt_path={ckpt_path!r}: no checkpoint at {path}. Give a .ckpt file, a run dir "
                           "holding checkpoints/last.ckpt, or 'last' together with hydra.run.dir=<run dir>")
+    check_checkpoint(path, module)
     return str(path)
 
 
@@ -94,14 +98,19 @@ def close_loggers() -> None:
 
 def make_trainer(cfg: DictConfig, run_dir: str | Path, *, max_epochs: int, callbacks: Sequence[Callback] = (),
                  checkpoints: bool = True, progress: bool = True, **trainer_kwargs) -> tuple[L.Trainer, WallClock]:
-    """A Trainer from ``cfg.trainer`` with the run's loggers, a last-epoch checkpoint in the run dir, the
-    wall clock (returned, so the caller can report it), a compact progress bar (unless ``progress`` is
-    false, as for the many short trainings of a multi-trial search), a learning-rate monitor
-    when something logs it, and ``stop_after_epochs`` when set."""
+    """A Trainer from ``cfg.trainer`` with the run's loggers, a last-epoch checkpoint in the run dir (and
+    mid-epoch ones as ``cfg.checkpoint`` asks; all written atomically), the wall clock (returned, so the
+    caller can report it), a compact progress bar (unless ``progress`` is false, as for the many short
+    trainings of a multi-trial search), a learning-rate monitor when something logs it, and
+    ``stop_after_epochs`` when set. A stop signal ends its fit after the current batch (saved first when
+    ``checkpoints``), raising ``preemption.Interrupted``."""
     run_dir = Path(run_dir)
     clock = WallClock()
     loggers = make_loggers(cfg)
     all_callbacks: list[Callback] = [clock, *([CompactProgressBar()] if progress else []), *callbacks]
+    every = cfg.get("checkpoint") or {}
+    all_callbacks.append(MidEpochCheckpoint(run_dir / CHECKPOINT_DIR / "last.ckpt" if checkpoints else None,
+                                            every.get("every_n_steps"), every.get("every_minutes")))
     if checkpoints:
         all_callbacks.append(ModelCheckpoint(dirpath=run_dir / CHECKPOINT_DIR, save_last=True, save_top_k=0))
     if loggers:
@@ -110,7 +119,8 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path, *, max_epochs: int, callb
         all_callbacks.append(StopAfterEpochs(cfg.stop_after_epochs))
     trainer = instantiate(cfg.trainer, precision=resolve_precision(cfg.trainer.precision), max_epochs=max_epochs,
                           default_root_dir=str(run_dir), logger=loggers or False, callbacks=all_callbacks,
-                          enable_progress_bar=progress, enable_checkpointing=checkpoints, **trainer_kwargs)
+                          enable_progress_bar=progress, enable_checkpointing=checkpoints,
+                          plugins=[AtomicCheckpointIO()], **trainer_kwargs)
     return trainer, clock
 
 

@@ -5,6 +5,10 @@ came in (one write + fsync), hand the new trials to the executor, then wait for 
 Resuming is replaying the journal: trials asked but not finished are sent again (same k, same seed), and
 the strategy, given the replayed state, goes on proposing what the uninterrupted search would have.
 An architecture already evaluated with the same evaluator fingerprint is answered from the journal.
+
+A stop signal (``lsnas.utils.preemption``) ends the loop between turns: complete results that came in are
+journaled, a trial cut short by the stop is not (it stays pending and runs again on resume), nothing more is
+asked, and ``Interrupted`` is raised.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from lsnas.evaluators.base import Evaluator, TrialContext
 from lsnas.methods.multitrial.executors import Executor
 from lsnas.methods.multitrial.journal import Journal, TrialLog
 from lsnas.methods.multitrial.strategy import DONE, SearchState, Strategy, Trial
+from lsnas.utils import preemption
 
 log = logging.getLogger(__name__)
 FAILURES = ("nan", "oom", "timeout", "failed", "lost")  # "invalid" is the space's business, not a failure
@@ -71,6 +76,7 @@ class SearchLoop:
             self._dispatch(k)
         try:
             while True:
+                preemption.check(f"the journal ({len(self.log.results)} trials finished)")
                 done = self._fill()
                 self.flush()
                 while self._submit and self.executor.free():  # a resume may hold more pending than workers
@@ -135,6 +141,9 @@ class SearchLoop:
                             attempt=self.log.retries.get(k, 0))
 
     def _finish(self, k: int, result: dict) -> None:
+        if result["status"] != "complete" and preemption.requested():  # cut short by the stop: pending, not failed
+            log.info("trial %d stopped by %s: left pending, it runs again on resume", k, preemption.requested())
+            return
         if result["status"] == "lost" and self.log.retries.get(k, 0) < self.max_retries:
             log.warning("trial %d lost (%s); retrying (%d of evaluator.max_retries=%d)", k,
                         (result.get("error") or "no error text").splitlines()[0], self.log.retries.get(k, 0) + 1,

@@ -92,7 +92,8 @@ def search(cfg: DictConfig, run_dir: str | Path, announce: bool = True) -> dict:
     callbacks = [*method.callbacks(run_dir), CorruptImageReport(base.corrupt)]
     trainer, clock = make_trainer(cfg, run_dir, max_epochs=cfg.method.epochs, callbacks=callbacks, **trainer_kwargs)
     started = time.perf_counter()
-    trainer.fit(method, datamodule=datamodule, ckpt_path=resolve_checkpoint(cfg.get("ckpt_path"), run_dir))
+    trainer.fit(method, datamodule=datamodule, ckpt_path=resolve_checkpoint(cfg.get("ckpt_path"), run_dir, method),
+                weights_only=True)  # a checkpoint is data, never code
     fit_s = time.perf_counter() - started
 
     # Every rank must hold the same result (the architecture parameters: one genotype under DDP) and weights.
