@@ -15,6 +15,15 @@ class ConfigError(UserError, ValueError):
     """A setting that is invalid on its own or in combination with others (the message names it)."""
 
 
+class DiskFullError(UserError, OSError):
+    """A write failed for lack of space (ENOSPC); the message names the file and what is intact."""
+
+
+def disk_full(path, kept: str) -> DiskFullError:
+    return DiskFullError(f"no space left on the device while writing {path}; {kept}. Free space (or point "
+                         "hydra.run.dir elsewhere) and resume with ckpt_path=last")
+
+
 def find_user_error(error: BaseException | None) -> UserError | None:
     """The UserError behind ``error``, following causes (Hydra's instantiate wraps constructor errors)."""
     seen = set()

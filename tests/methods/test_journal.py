@@ -1,8 +1,11 @@
+import errno
 import json
+import os
 
 import pytest
 
-from lsnas.methods.multitrial.journal import Journal, JournalLockedError, TrialLog
+from lsnas.errors import DiskFullError
+from lsnas.methods.multitrial.journal import Journal, JournalError, JournalLockedError, TrialLog, main
 
 
 def ask(k, digest="a", fp="f"):
@@ -33,6 +36,35 @@ def test_a_torn_last_line_is_set_aside_and_cut_before_the_next_append(tmp_path):
     events = Journal(tmp_path).read()
     assert [e["event"] for e in events] == ["ask", "result", "ask"] and events[-1]["k"] == 1
     assert (tmp_path / "trials.jsonl.torn").read_bytes() == b'{"event":"ask","k":1,"dig\n'
+
+
+def test_a_damaged_line_inside_the_journal_is_an_error_naming_it_and_repair_sets_it_aside(tmp_path, capsys):
+    with Journal(tmp_path) as j:
+        j.append([{"event": "session", "config_hash": "h"}, ask(0), result(0), ask(1), result(1), ask(2)])
+    lines = (tmp_path / "trials.jsonl").read_bytes().splitlines()
+    lines[3] = b'{"event":"ask","k":1,"di\x00\x00'  # an edit, a bad sector: trial 1's ask is unreadable
+    (tmp_path / "trials.jsonl").write_bytes(b"".join(line + b"\n" for line in lines))
+    with pytest.raises(JournalError, match=r"trials.jsonl line 4 is not a journal event.*journal repair"):
+        Journal(tmp_path).read()
+    assert main(["repair", str(tmp_path)]) == 0
+    assert "moved line(s) 4, 5" in capsys.readouterr().out  # the bad line, and the result whose ask it was
+    log = TrialLog.replay(Journal(tmp_path).read())
+    assert sorted(log.results) == [0] and log.pending() == [2]  # trial 1 is forgotten; the budget asks another
+    assert len((tmp_path / "trials.jsonl.bad").read_bytes().splitlines()) == 2
+
+
+def test_a_full_disk_while_journaling_is_an_error_naming_the_journal_and_keeps_what_was_written(tmp_path,
+                                                                                                monkeypatch):
+    with Journal(tmp_path) as j:
+        j.append([ask(0), result(0)])
+
+        def no_space(fd, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(os, "write", no_space)
+        with pytest.raises(DiskFullError, match=r"trials.jsonl; every earlier event in it is intact"):
+            j.append([ask(1)])
+    assert [e["k"] for e in Journal(tmp_path).read()] == [0, 0]
 
 
 def test_nan_is_never_written(tmp_path):

@@ -14,6 +14,7 @@ scheduler's stop signal arrives), resumed exactly, and refused with a clear erro
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import random
@@ -28,14 +29,10 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from lsnas.data import sampling
-from lsnas.errors import ConfigError, UserError
+from lsnas.errors import ConfigError, disk_full
 from lsnas.utils import preemption
 
 log = logging.getLogger("lsnas")
-
-
-class DiskFullError(UserError):
-    """A write failed for lack of space; the message names the file, and what was kept."""
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -53,10 +50,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             os.replace(tmp, path)
         except OSError as error:
             Path(tmp).unlink(missing_ok=True)
-            if error.errno == 28:  # ENOSPC
-                raise DiskFullError(f"no space left on the device while writing the checkpoint {path}; the previous "
-                                    "checkpoint there is intact. Free space (or point hydra.run.dir elsewhere) and "
-                                    "resume with ckpt_path=last") from error
+            if error.errno == errno.ENOSPC:
+                raise disk_full(path, "the previous checkpoint there is intact") from error
             raise
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

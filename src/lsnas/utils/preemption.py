@@ -63,7 +63,9 @@ def install(names: Iterable[str] = SIGNALS) -> None:
 
 
 def uninstall() -> None:
-    """Put back the handlers ``install`` replaced."""
+    """Put back the handlers ``install`` replaced, and forget a request (the next task starts afresh)."""
+    global _requested
+    _requested = None
     for signum, handler in _previous.items():
         signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
     _previous.clear()

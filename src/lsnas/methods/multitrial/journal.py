@@ -10,17 +10,24 @@ What its users lost with other tools, and what this does about it (Optuna #5138,
   written, and never glues two records on one line;
 - a torn last line (a kill mid-write) is set aside into ``trials.jsonl.torn`` and cut off before the next
   append, instead of breaking every later read;
-- NaN and infinities are never written (``allow_nan=False``); a NaN score is a status, not a number.
+- NaN and infinities are never written (``allow_nan=False``); a NaN score is a status, not a number;
+- a damaged line before the tail is an error naming it; ``python -m lsnas.methods.multitrial.journal repair
+  <run dir>`` sets such lines aside into ``trials.jsonl.bad`` (with results whose ask went with them);
+- a full disk is an error naming the journal (``DiskFullError``), with every earlier event intact.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lsnas.errors import UserError, disk_full
+from lsnas.utils.io import atomic_write_bytes
 from lsnas.utils.lock import DirLock, DirLockedError
 
 JOURNAL_FILENAME = "trials.jsonl"
@@ -62,12 +69,43 @@ class Journal:
         self._lock.__exit__(*exc)
 
     def read(self) -> list[dict]:
-        """Every complete event; a torn last line is left out (and set aside at the next ``__enter__``)."""
+        """Every complete event; a torn last line is left out (and set aside at the next ``__enter__``). A line
+        before it that is not an event (an edit, a damaged disk) is an error naming it and the repair."""
         if not self.path.exists():
             return []
-        data = self.path.read_bytes()
-        good, _ = _split_torn(data)
-        return [json.loads(line) for line in good.splitlines() if line.strip()]
+        good, _ = _split_torn(self.path.read_bytes())
+        events = []
+        for number, line in enumerate(good.splitlines(), start=1):
+            if not line.strip():
+                continue
+            event = _parse(line)
+            if event is None:
+                raise JournalError(f"{self.path} line {number} is not a journal event: {line[:120]!r}. Set the bad "
+                                   f"lines aside with: python -m lsnas.methods.multitrial.journal repair "
+                                   f"{self.run_dir} (a trial whose ask goes is forgotten; the search asks another)")
+            events.append(event)
+        return events
+
+    def repair(self) -> list[int]:
+        """Move every line that is not an event, and results whose ask is gone, to ``trials.jsonl.bad``; the
+        line numbers moved. Trials left without a result are pending and run again on resume."""
+        if not self.path.exists():
+            return []
+        lines = self.path.read_bytes().splitlines()
+        kept, bad, asked = [], [], set()
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            event = _parse(line)
+            if event is not None and event["event"] == "ask":
+                asked.add(event["k"])
+            orphan = event is not None and event["event"] in ("result", "retry") and event["k"] not in asked
+            (bad if event is None or orphan else kept).append((number, line))
+        if bad:
+            with open(self.path.with_name(self.path.name + ".bad"), "ab") as f:
+                f.write(b"".join(line + b"\n" for _, line in bad))
+            atomic_write_bytes(self.path, b"".join(line + b"\n" for _, line in kept))
+        return [number for number, _ in bad]
 
     def append(self, events: Iterable[dict]) -> None:
         """Write ``events`` with one write and one fsync (the driver calls this once per loop turn)."""
@@ -82,6 +120,11 @@ class Journal:
             if written != len(payload):
                 raise OSError(f"short write to {self.path}: {written} of {len(payload)} bytes")
             os.fsync(fd)
+        except OSError as error:
+            if error.errno == errno.ENOSPC:  # a part written is a torn tail, set aside on resume
+                raise disk_full(self.path, "every earlier event in it is intact; the trials of this turn run again "
+                                           "on resume") from error
+            raise
         finally:
             os.close(fd)
 
@@ -97,6 +140,20 @@ class Journal:
                 f.truncate(len(good))
                 f.flush()
                 os.fsync(f.fileno())
+
+
+class JournalError(UserError):
+    """The journal holds a line that is not an event; the message names it and the repair."""
+
+
+def _parse(line: bytes) -> dict | None:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(event, dict) or "event" not in event:
+        return None
+    return event if event["event"] == "session" or isinstance(event.get("k"), int) else None
 
 
 def _split_torn(data: bytes) -> tuple[bytes, bytes]:
@@ -161,3 +218,21 @@ class TrialLog:
             if (ask["digest"], ask["fingerprint"]) == key and self.results.get(k, {}).get("status") in REUSABLE:
                 return self.results[k]
         return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m lsnas.methods.multitrial.journal repair <run dir>``"""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or args[0] != "repair":
+        print(main.__doc__, file=sys.stderr)
+        return 2
+    journal = Journal(args[1])
+    with journal:
+        moved = journal.repair()
+    print(f"{journal.path}: moved line(s) {', '.join(map(str, moved))} to {journal.path.name}.bad" if moved else
+          f"{journal.path}: every line is an event; nothing to repair")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
