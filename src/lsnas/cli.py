@@ -128,7 +128,7 @@ def _report_interrupted(stop: BaseException, run_dir: str | Path) -> None:
     from lsnas.utils import preemption
 
     name = getattr(stop, "signal_name", None) or preemption.requested() or "SIGTERM"
-    saved = getattr(stop, "saved", "") or "the run dir's last checkpoint / journal"
+    saved = getattr(stop, "saved", "") or "the checkpoint of the epoch it had just finished"  # Lightning's stop
     print(f"interrupted by {name}: saved {saved}; nothing final was written. Resume with:\n  "
           f"{resume_command(run_dir)}", file=sys.stderr)
 

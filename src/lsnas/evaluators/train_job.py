@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from lsnas.arch import Architecture
 from lsnas.errors import ConfigError
 from lsnas.evaluators.base import EVALUATORS, Evaluator, Result, TrialContext, TrialLost
+from lsnas.utils import preemption
 from lsnas.utils.preemption import INTERRUPTED_EXIT
 
 TRAIN_SCRIPT = Path(__file__).resolve().parents[3] / "train.py"  # the repository's entry point
@@ -82,10 +85,24 @@ class TrainJobEvaluator(Evaluator):
     def _run_local(self, cmd: list[str], log_path: Path) -> None:
         env = {**os.environ, "HYDRA_FULL_ERROR": "1"}
         with open(log_path, "ab") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+            started = time.monotonic()
             try:
-                proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=self.timeout_s)
-            except subprocess.TimeoutExpired:
-                raise TimeoutError(f"train.py ran past evaluator.timeout_s={self.timeout_s}") from None
+                while proc.poll() is None:
+                    if preemption.requested():  # the driver stops: the job saves (exit 75) and resumes later
+                        proc.send_signal(signal.SIGTERM)
+                        proc.wait()
+                        break
+                    if self.timeout_s and time.monotonic() - started > self.timeout_s:
+                        proc.kill()
+                        proc.wait()
+                        raise TimeoutError(f"train.py ran past evaluator.timeout_s={self.timeout_s}")
+                    time.sleep(0.2)
+            except BaseException:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                raise
         if proc.returncode < 0:  # killed by a signal (the OOM killer, a preemption): worth another try
             raise TrialLost(f"train.py was killed by signal {-proc.returncode}; log ends:\n{_tail(log_path)}")
         if proc.returncode == INTERRUPTED_EXIT:  # it saved and stopped on a stop signal: the retry resumes it
@@ -114,6 +131,10 @@ class TrainJobEvaluator(Evaluator):
             executor.update_parameters(**{k: v for k, v in settings.items() if v is not None})
             job = executor.submit(submitit.helpers.CommandFunction(cmd, cwd=str(Path(self.script).parent)))
             job_id_path.write_text(str(job.job_id))
+        while not job.done():  # the job runs on: a stopped driver finds its metrics.json when it resumes
+            if preemption.requested():
+                raise TrialLost(f"the driver stopped while job {job.job_id} runs; it is waited for on resume")
+            time.sleep(5)
         try:
             job.result()
         except submitit.core.utils.FailedJobError as e:

@@ -42,7 +42,7 @@ def resolve_checkpoint(ckpt_path: str | None, run_dir: Path, module: torch.nn.Mo
         return None
     if ckpt_path == "last":
         last = Path(run_dir) / CHECKPOINT_DIR / "last.ckpt"
-        for stale in last.parent.glob(".*.ckpt.*.tmp"):  # a writer killed mid-write; the checkpoint it replaced is whole
+        for stale in last.parent.glob(".*.ckpt.*.tmp"):  # a writer killed mid-write; the checkpoint it left is whole
             log.info("removing %s, the unfinished write of a stopped run", stale)
             stale.unlink(missing_ok=True)
         if last.is_file():

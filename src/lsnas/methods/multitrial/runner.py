@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from hydra.utils import get_class, instantiate
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from lsnas.arch import ARCH_FILENAME
@@ -30,6 +31,7 @@ from lsnas.methods.multitrial.strategy import SearchState, Strategy, Trial
 from lsnas.spaces import space_from_config
 from lsnas.spaces.base import SearchSpace
 from lsnas.training.trainer import flat_config, make_loggers
+from lsnas.utils import preemption
 from lsnas.utils.io import atomic_write_json
 from lsnas.viz import plot_search_trace
 
@@ -229,22 +231,30 @@ def run_search(cfg: DictConfig, run_dir: Path, space: SearchSpace, strategy: Str
                           max_retries=max_retries, on_result=trial_logger, scope=scope)
         loop.record({"event": "session", "config": config, "time": round(time.time(), 3),
                      "num_trials": strategy.num_trials, "resumed": bool(trial_log.asks)})
+        stopped_by = None
         try:
             loop.run()
+        except (preemption.Interrupted, KeyboardInterrupt, SIGTERMException) as stop:
+            stopped_by = getattr(stop, "signal_name", None) or preemption.requested() or type(stop).__name__
+            raise
         finally:
             executor.close()
             if trial_logger is not None:
                 trial_logger.close()
             title = title or f"{cfg.method.name} on {data_label(cfg, evaluator)}"
             write_outputs(cfg, run_dir, state.where(**(scope or {})), time.perf_counter() - started, evaluator,
-                          strategy, title, write_arch)
+                          strategy, title, write_arch and stopped_by is None, stopped_by)
     return state
 
 
 def write_outputs(cfg: DictConfig, run_dir: Path, state: SearchState, wall_s: float, evaluator: Evaluator,
-                  strategy: Strategy, title: str, write_arch: bool = True) -> None:
-    """The summary and the trace, also when the search stops early (a failure rate, Ctrl-C)."""
+                  strategy: Strategy, title: str, write_arch: bool = True, stopped_by: str | None = None) -> None:
+    """The summary and the trace, also when the search stops early (a failure rate, a stop signal, Ctrl-C). A
+    search stopped by a signal (``stopped_by``) is unfinished: its summary says so, and no arch.json or train
+    command is written as if it were done."""
     summary = summarize(cfg, state, wall_s, evaluator, strategy)
+    if stopped_by is not None:
+        summary.update(completed=False, stop_reason=f"interrupted by {stopped_by} (resume with ckpt_path=last)")
     if any(t.result is not None for t in state.trials):
         plot_search_trace(state.trials, run_dir / "search_trace.png", title=title)
     atomic_write_json(run_dir / "search_summary.json", summary)

@@ -1,0 +1,141 @@
+"""Stopped runs resume to what an uninterrupted run gives: train.py, a one-shot search and a multi-trial search,
+stopped by SIGTERM (the scheduler's preemption: exit 75, nothing final written) or killed with SIGKILL at
+several moments, mid-epoch, mid-trial and during a checkpoint write."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lsnas.methods.multitrial.journal import Journal, TrialLog
+from lsnas.training.checkpointing import check_checkpoint
+from lsnas.utils.preemption import INTERRUPTED_EXIT
+from tests.test_multitrial_cli import TINY_TRAIN
+from tests.test_search_cli import ROOT, TINY, run
+
+TRAIN = ["dataset=digits", "protocol=quick", "protocol.model.layers=3", "protocol.model.init_channels=8",
+         "dataset.resolution=16", "protocol.batch_size=32", "protocol.epochs=2", "protocol.cutout=16",
+         "protocol.drop_path_prob=0.2", "arch=darts_v2", "logger=none", "trainer.enable_model_summary=false"]
+SLOW_WRITES = str(ROOT / "tests" / "helpers" / "slow_checkpoints.py")
+
+
+def start(script, *overrides, wrapper=None):
+    command = [sys.executable, *([wrapper] if wrapper else []), str(ROOT / script), *overrides]
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def stop_when(proc, ready, sig, timeout=300):
+    """Send ``sig`` to ``proc``'s process group once ``ready()`` holds; its exit status and stderr."""
+    deadline = time.time() + timeout
+    while not ready():
+        assert proc.poll() is None, f"the run ended before the moment to stop it:\n{proc.stderr.read()[-3000:]}"
+        assert time.time() < deadline, "the moment to stop the run never came"
+        time.sleep(0.02)
+    os.killpg(proc.pid, sig)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+def saves(path: Path):
+    """A probe counting the distinct versions of ``path`` seen so far."""
+    seen = set()
+
+    def count() -> int:
+        try:
+            seen.add(path.stat().st_mtime_ns)
+        except FileNotFoundError:
+            pass
+        return len(seen)
+    return count
+
+
+def interrupted(code, err, run_dir):
+    assert code == INTERRUPTED_EXIT, err[-3000:]
+    assert "interrupted by SIGTERM: saved" in err and f"ckpt_path=last hydra.run.dir={run_dir}" in err
+
+
+@pytest.fixture(scope="module")
+def whole_training(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("whole")
+    run("train.py", *TRAIN, f"hydra.run.dir={run_dir}")
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+@pytest.mark.slow
+def test_train_stopped_by_sigterm_and_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, whole_training):
+    run_dir, every = tmp_path / "run", ["checkpoint.every_n_steps=4"]
+    last = run_dir / "checkpoints" / "last.ckpt"
+    moments = []
+    # SIGKILL after the 3rd save (epoch 0, batch 12), SIGTERM a few saves later (saves after its batch), SIGKILL
+    # during the next checkpoint write (the writer stalls half-way), then a resume to the end
+    code, _ = stop_when(start("train.py", *TRAIN, *every, f"hydra.run.dir={run_dir}"), lambda c=saves(last): c() >= 3,
+                        signal.SIGKILL)
+    moments.append(code)
+    code, err = stop_when(start("train.py", *TRAIN, *every, f"hydra.run.dir={run_dir}", "ckpt_path=last"),
+                          lambda c=saves(last): c() >= 5, signal.SIGTERM)
+    interrupted(code, err, run_dir)
+    assert not (run_dir / "metrics.json").exists()
+    writing = lambda: any(last.parent.glob(".last.ckpt.*.tmp"))  # noqa: E731
+    code, _ = stop_when(start("train.py", *TRAIN, *every, f"hydra.run.dir={run_dir}", "ckpt_path=last",
+                              wrapper=SLOW_WRITES), writing, signal.SIGKILL)
+    moments.append(code)
+    assert moments == [-signal.SIGKILL] * 2
+    check_checkpoint(last)  # the write that was killed left the previous checkpoint whole
+    run("train.py", *TRAIN, *every, f"hydra.run.dir={run_dir}", "ckpt_path=last")
+    resumed = json.loads((run_dir / "metrics.json").read_text())
+    assert resumed["weight_digests"] == whole_training["weight_digests"]
+    assert (resumed["top1"], resumed["epochs"]) == (whole_training["top1"], whole_training["epochs"])
+    assert not list(last.parent.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_a_one_shot_search_stopped_mid_epoch_writes_nothing_final_and_resumes_to_the_same_alphas(tmp_path):
+    common = [*TINY, "method=darts", "method.epochs=2", "trainer.limit_train_batches=20", "logger=none"]
+    run("search.py", *common, f"hydra.run.dir={tmp_path / 'whole'}")
+    run_dir = tmp_path / "stopped"
+    every = "checkpoint.every_n_steps=5"  # saves after batches 5, 10, 15, 20 (the epoch's end), 25, ...
+    code, err = stop_when(start("search.py", *common, every, f"hydra.run.dir={run_dir}"),
+                          lambda c=saves(run_dir / "checkpoints" / "last.ckpt"): c() >= 5, signal.SIGTERM)
+    interrupted(code, err, run_dir)
+    assert "(epoch 1, batch" in err  # saved inside the second epoch
+    assert not (run_dir / "arch.json").exists() and not (run_dir / "search_summary.json").exists()
+    run("search.py", *common, every, f"hydra.run.dir={run_dir}", "ckpt_path=last")
+    whole, resumed = (json.loads((d / "search_summary.json").read_text()) for d in (tmp_path / "whole", run_dir))
+    assert (resumed["arch_digest"], resumed["weight_digests"]) == (whole["arch_digest"], whole["weight_digests"])
+
+
+def trials(run_dir):
+    log = TrialLog.replay(Journal(run_dir).read())
+    return log, {k: (log.results[k]["status"], log.results[k].get("score")) for k in sorted(log.results)}
+
+
+@pytest.mark.slow
+def test_a_multi_trial_search_stopped_mid_trial_leaves_it_pending_and_resumes_to_the_same_scores(tmp_path):
+    common = ["method=random", "method.num_trials=3", *TINY_TRAIN, "protocol.trainer.limit_train_batches=40",
+              "logger=none"]
+    run("search.py", *common, f"hydra.run.dir={tmp_path / 'whole'}")
+    run_dir = tmp_path / "stopped"
+    journal = run_dir / "trials.jsonl"
+
+    def second_trial_training() -> bool:  # trial 1 is asked when trial 0's result is journaled, and starts at once
+        lines = journal.read_text().splitlines() if journal.exists() else []
+        return any('"event":"ask"' in line and '"k":1,' in line for line in lines)
+    code, err = stop_when(start("search.py", *common, f"hydra.run.dir={run_dir}"), second_trial_training,
+                          signal.SIGTERM)
+    interrupted(code, err, run_dir)
+    log, finished = trials(run_dir)
+    assert 1 in log.pending() and all(status == "complete" for status, _ in finished.values())
+    assert not (run_dir / "arch.json").exists() and "train it with" not in err
+    summary = json.loads((run_dir / "search_summary.json").read_text())  # progress, marked unfinished
+    assert not summary["completed"] and summary["stop_reason"].startswith("interrupted by SIGTERM")
+    run("search.py", *common, f"hydra.run.dir={run_dir}", "ckpt_path=last")
+    log, resumed = trials(run_dir)
+    assert resumed == trials(tmp_path / "whole")[1]
+    results = [e["k"] for e in Journal(run_dir).read() if e["event"] == "result"]
+    assert sorted(results) == [0, 1, 2]  # none evaluated twice
