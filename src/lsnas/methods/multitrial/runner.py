@@ -10,6 +10,7 @@ ask/tell loop over the run dir's journal, and write the best architecture with a
 from __future__ import annotations
 
 import ast
+import inspect
 import json
 import logging
 import re
@@ -175,10 +176,31 @@ def make_evaluator(settings: DictConfig | dict) -> tuple[Evaluator, dict]:
     """(evaluator, execution settings) from an ``evaluator`` config: its ``_target_`` built from plain
     settings (not hydra's recursive instantiate: the dataset, protocol and trainer settings stay dicts that
     the evaluator instantiates where it runs, a Ray worker or a job)."""
+    if not settings or not settings.get("_target_"):  # evaluator=none on a method that scores candidates
+        raise ConfigError("this method scores its candidates with an evaluator, and evaluator=none leaves it without "
+                          "one: drop evaluator=none (the method's own is used) or choose one, e.g. evaluator=train")
     settings = OmegaConf.to_container(settings, resolve=True) if isinstance(settings, DictConfig) else dict(settings)
     execution = {k: settings.pop(k) for k in EXECUTION_KEYS if k in settings}
-    settings.pop("name", None)
-    return get_class(settings.pop("_target_"))(**settings), execution
+    name = settings.pop("name", None)
+    cls = get_class(settings.pop("_target_"))
+    check_settings(cls, settings, f"evaluator={name}" if name else cls.__name__)
+    return cls(**settings), execution
+
+
+def check_settings(cls: type, settings: dict, which: str) -> None:
+    """A start-up error naming the key when ``settings`` hold one ``cls`` does not take (a method's settings for
+    another evaluator), or leave a required one null (a training evaluator without a protocol)."""
+    parameters = inspect.signature(cls).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        unknown = sorted(set(settings) - set(parameters))
+        if unknown:
+            raise ConfigError(f"{which} takes no setting {', '.join(f'evaluator.{k}' for k in unknown)} (its settings: "
+                              f"{', '.join(parameters)}); the method expects another evaluator: drop evaluator=... "
+                              "to use the method's own")
+    for key, parameter in parameters.items():
+        if parameter.default is inspect.Parameter.empty and key in settings and settings[key] is None:
+            raise ConfigError(f"{which} needs evaluator.{key}, which is null here: set it (the protocol: "
+                              "protocol=quick, or another of conf/protocol/)")
 
 
 def search(cfg: DictConfig, run_dir: str | Path) -> dict:
