@@ -42,17 +42,17 @@ def stop_when(proc, ready, sig, timeout=300):
     return proc.returncode, err
 
 
-def saves(path: Path):
-    """A probe counting the distinct versions of ``path`` seen so far."""
+def saved(path: Path, times: int):
+    """A probe: has ``path`` been seen in ``times`` distinct versions yet?"""
     seen = set()
 
-    def count() -> int:
+    def ready() -> bool:
         try:
             seen.add(path.stat().st_mtime_ns)
         except FileNotFoundError:
             pass
-        return len(seen)
-    return count
+        return len(seen) >= times
+    return ready
 
 
 def interrupted(code, err, run_dir):
@@ -74,11 +74,11 @@ def test_train_stopped_by_sigterm_and_killed_mid_epoch_resumes_to_the_same_weigh
     moments = []
     # SIGKILL after the 3rd save (epoch 0, batch 12), SIGTERM a few saves later (saves after its batch), SIGKILL
     # during the next checkpoint write (the writer stalls half-way), then a resume to the end
-    code, _ = stop_when(start("train.py", *TRAIN, *every, f"hydra.run.dir={run_dir}"), lambda c=saves(last): c() >= 3,
+    code, _ = stop_when(start("train.py", *TRAIN, *every, f"hydra.run.dir={run_dir}"), saved(last, 3),
                         signal.SIGKILL)
     moments.append(code)
     code, err = stop_when(start("train.py", *TRAIN, *every, f"hydra.run.dir={run_dir}", "ckpt_path=last"),
-                          lambda c=saves(last): c() >= 5, signal.SIGTERM)
+                          saved(last, 5), signal.SIGTERM)
     interrupted(code, err, run_dir)
     assert not (run_dir / "metrics.json").exists()
     writing = lambda: any(last.parent.glob(".last.ckpt.*.tmp"))  # noqa: E731
@@ -95,16 +95,19 @@ def test_train_stopped_by_sigterm_and_killed_mid_epoch_resumes_to_the_same_weigh
 
 
 @pytest.mark.slow
-def test_a_one_shot_search_stopped_mid_epoch_writes_nothing_final_and_resumes_to_the_same_alphas(tmp_path):
+def test_a_one_shot_search_stopped_then_killed_mid_epoch_resumes_to_the_same_alphas(tmp_path):
     common = [*TINY, "method=darts", "method.epochs=2", "trainer.limit_train_batches=20", "logger=none"]
     run("search.py", *common, f"hydra.run.dir={tmp_path / 'whole'}")
     run_dir = tmp_path / "stopped"
     every = "checkpoint.every_n_steps=5"  # saves after batches 5, 10, 15, 20 (the epoch's end), 25, ...
     code, err = stop_when(start("search.py", *common, every, f"hydra.run.dir={run_dir}"),
-                          lambda c=saves(run_dir / "checkpoints" / "last.ckpt"): c() >= 5, signal.SIGTERM)
+                          saved(run_dir / "checkpoints" / "last.ckpt", 5), signal.SIGTERM)
     interrupted(code, err, run_dir)
     assert "(epoch 1, batch" in err  # saved inside the second epoch
     assert not (run_dir / "arch.json").exists() and not (run_dir / "search_summary.json").exists()
+    code, _ = stop_when(start("search.py", *common, every, f"hydra.run.dir={run_dir}", "ckpt_path=last"),
+                        saved(run_dir / "checkpoints" / "last.ckpt", 3), signal.SIGKILL)  # then killed, mid-epoch
+    assert code == -signal.SIGKILL
     run("search.py", *common, every, f"hydra.run.dir={run_dir}", "ckpt_path=last")
     whole, resumed = (json.loads((d / "search_summary.json").read_text()) for d in (tmp_path / "whole", run_dir))
     assert (resumed["arch_digest"], resumed["weight_digests"]) == (whole["arch_digest"], whole["weight_digests"])

@@ -80,3 +80,29 @@ def test_train_job_through_submitit_runs_the_job_and_keeps_its_id(tmp_path):
     assert result["status"] == "complete", result.get("error")
     assert result["score"] == json.loads((tmp_path / "train" / "metrics.json").read_text())["val_top1"]
     assert (tmp_path / "job_id").read_text().strip()
+
+
+def test_a_stopping_driver_passes_the_stop_to_its_train_py_and_the_trial_is_lost_not_failed(tmp_path):
+    import sys
+    import threading
+    import time
+
+    from lsnas.evaluators.base import TrialLost
+    from lsnas.utils import preemption
+
+    job = tmp_path / "job.py"  # a train.py stand-in: saves and exits 75 on SIGTERM, as train.py does
+    job.write_text("import signal, sys, time\n"
+                   "signal.signal(signal.SIGTERM, lambda *a: sys.exit(75))\n"
+                   "print('training', flush=True)\ntime.sleep(60)\n")
+    evaluator = object.__new__(TrainJobEvaluator)
+    evaluator.timeout_s = None
+    timer = threading.Timer(1.0, preemption.request)  # the driver's own stop signal arrives meanwhile
+    timer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(TrialLost, match="interrupted \\(exit 75\\)"):
+            evaluator._run_local([sys.executable, str(job)], tmp_path / "train.log")
+    finally:
+        timer.cancel()
+        preemption.uninstall()
+    assert time.monotonic() - started < 20 and "training" in (tmp_path / "train.log").read_text()
