@@ -58,7 +58,8 @@ def test_a_bf16_search_has_finite_losses_fp32_parameters_and_resumes(tmp_path, m
 def test_train_py_in_bf16_has_a_finite_loss_and_resumes(tmp_path):
     overrides = ["arch=darts_v2", "dataset=digits", "dataset.resolution=16", "protocol=quick", "protocol.epochs=2",
                  "protocol.model.layers=3", "protocol.model.init_channels=8", "logger=csv",
-                 f"logger.csv.save_dir={tmp_path}", "trainer.enable_model_summary=false", "trainer.precision=bf16-mixed"]
+                 f"logger.csv.save_dir={tmp_path}", "trainer.enable_model_summary=false",
+                 "trainer.precision=bf16-mixed"]
     train(compose_config("train", *overrides, "stop_after_epochs=1"), tmp_path)
     metrics = train(compose_config("train", *overrides, "ckpt_path=last"), tmp_path)
     assert metrics["precision"] == "bf16-mixed" and metrics["epochs"] == 2 and math.isfinite(metrics["test_loss"])
