@@ -11,6 +11,13 @@ the journal (one write + fsync per turn), shipping the trial to a worker and its
 
 i.e. the time a worker is not evaluating, per trial. Ray's start-up (once per search) is reported
 apart. ``--seconds 0`` measures the bare loop.
+
+    python benchmarks/multitrial_throughput.py --scale 1000 10000 100000
+
+measures how the bare loop scales instead: random search and regularised evolution (P=100, S=25) in process,
+with evaluations that take no time, at each number of trials. It prints the loop's cost per trial over the
+whole search and over its last 10% (flat when nothing scans all trials per proposal), the journal's size,
+and how long replaying the journal takes (what a resume does first).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import time
 
 from lsnas.evaluators import SyntheticEvaluator
 from lsnas.methods.multitrial import RandomSearch, SearchState
+from lsnas.methods.multitrial.evolution import RegularizedEvolution
 from lsnas.methods.multitrial.executors import make_executor
 from lsnas.methods.multitrial.journal import Journal, TrialLog
 from lsnas.methods.multitrial.loop import SearchLoop
@@ -45,11 +53,57 @@ def measure(executor_name: str, workers: int, trials: int, seconds: float) -> di
             "overhead_ms": (wall * executor.workers - trials * seconds) / trials * 1000}
 
 
+def measure_scale(strategy_name: str, trials: int) -> dict:
+    """The bare loop at ``trials`` trials: cost per trial overall and over the last 10%, journal size, replay."""
+    space = get_space("darts")
+    strategy = (RandomSearch(trials) if strategy_name == "random" else
+                RegularizedEvolution(trials, population_size=100, sample_size=25))
+    tail_start = int(trials * 0.9)
+    marks: dict[str, float] = {}
+
+    def on_result(trial) -> None:
+        if trial.k == tail_start:
+            marks["tail"] = time.perf_counter()
+
+    with tempfile.TemporaryDirectory() as run_dir:
+        with Journal(run_dir) as journal:
+            state = SearchState(TrialLog(), space)
+            loop = SearchLoop(journal, state, strategy, SyntheticEvaluator(), make_executor("inprocess"), seed=0,
+                              on_result=on_result)
+            began = time.perf_counter()
+            loop.run()
+            wall = time.perf_counter() - began
+        size = journal.path.stat().st_size
+        started = time.perf_counter()
+        replayed = TrialLog.replay(Journal(run_dir).read())
+        replay_s = time.perf_counter() - started
+    assert len(replayed.results) == trials
+    return {"strategy": strategy_name, "trials": trials, "ms_per_trial": wall / trials * 1000,
+            "tail_ms_per_trial": (began + wall - marks["tail"]) / (trials - tail_start) * 1000,
+            "journal_mb": size / 2**20, "replay_s": replay_s}
+
+
+def main_scale(counts: list[int]) -> None:
+    print("the bare loop (synthetic evaluations taking no time), in process, DARTS space")
+    header = ("strategy", "trials", "ms/trial", "last 10%", "journal", "replay")
+    print("{:<10} {:>8} {:>10} {:>10} {:>10} {:>8}".format(*header))
+    for name in ("random", "evolution"):
+        for count in counts:
+            r = measure_scale(name, count)
+            print(f"{r['strategy']:<10} {r['trials']:>8} {r['ms_per_trial']:>10.2f} {r['tail_ms_per_trial']:>10.2f} "
+                  f"{r['journal_mb']:>7.1f} MB {r['replay_s']:>7.2f}s", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--seconds", type=float, default=0.5, help="simulated evaluation time per trial")
+    parser.add_argument("--scale", type=int, nargs="+", help="numbers of trials: how the bare loop scales")
     args = parser.parse_args()
+    if args.scale:
+        logging.getLogger("lsnas").setLevel(logging.WARNING)
+        main_scale(args.scale)
+        return
     logging.getLogger("lsnas").setLevel(logging.WARNING)  # no progress line per trial here
     rows = [measure("inprocess", 1, args.trials, args.seconds)]
     try:

@@ -35,14 +35,14 @@ class RegularizedEvolution(Strategy):
         self.mutation_tries = int(mutation_tries)
 
     def population(self, state: SearchState) -> list:
-        return state.completed()[-self.population_size:]
+        return state.completed(last=self.population_size)
 
     def ask(self, state: SearchState, rng: random.Random):
         if not self.budget_left(state):
             return DONE
         if state.num_asked < self.population_size:
             return self.initial(state, rng)
-        if any(t.result is None for t in state.trials[: self.population_size]):
+        if any(t.result is None for t in state.first(self.population_size)):
             return None  # the initial population is still being evaluated
         population = self.population(state)
         if not population:  # every trial so far failed: keep exploring rather than stop

@@ -55,7 +55,8 @@ class SearchLoop:
         self._in_flight: dict[tuple[str, str], int] = {}  # (digest, fingerprint) -> the k evaluating it
         self._waiting: dict[int, list[int]] = collections.defaultdict(list)  # k -> duplicates awaiting it
         self._started = time.perf_counter()
-        self._finished_here: list[dict] = []  # results of this session (the failure rate is judged on them)
+        self._finished_here = 0  # results of this session (the failure rate is judged on them)
+        self._failed_here: list[dict] = []
         self._stop_logged = False
 
     @property
@@ -161,7 +162,9 @@ class SearchLoop:
         self.record({"event": "result", "k": k, **result, "time": round(time.time(), 3)})
         trial = self.state.trial(k)
         self.strategy.tell(trial)
-        self._finished_here.append(self.log.results[k])
+        self._finished_here += 1
+        if self.log.results[k]["status"] in FAILURES:
+            self._failed_here.append(self.log.results[k])
         self._progress(trial)
         if self.on_result:
             self.on_result(trial)
@@ -172,7 +175,7 @@ class SearchLoop:
         finished = len(self.log.results)
         total = max(self.strategy.num_trials, len(self.log.asks))
         elapsed = time.perf_counter() - self._started
-        eta = elapsed / len(self._finished_here) * max(total - finished, 0)
+        eta = elapsed / self._finished_here * max(total - finished, 0)
         name = self.evaluator.route(trial.tags).score_name
         score = f"{name} {trial.score:.4f}" if trial.score is not None else trial.status
         seconds = trial.result.get("cost", {}).get("seconds") or 0.0
@@ -182,12 +185,12 @@ class SearchLoop:
                  seconds, f"{best.score:.4f}" if best else "-", best.k if best else "-", _duration(eta))
 
     def _check_failure_rate(self) -> None:
-        results = self._finished_here  # a resumed search is not stopped by failures it was resumed to get past
-        failed = [r for r in results if r["status"] in FAILURES]
-        if len(results) >= self.min_trials_for_rate and len(failed) > self.max_failure_rate * len(results):
+        done, failed = self._finished_here, self._failed_here  # a resumed search is not stopped by failures
+        # it was resumed to get past
+        if done >= self.min_trials_for_rate and len(failed) > self.max_failure_rate * done:
             last = (failed[-1].get("error") or failed[-1]["status"]).strip().splitlines()
             raise SearchFailedError(
-                f"{len(failed)} of {len(results)} trials failed, more than method.max_failure_rate="
+                f"{len(failed)} of {done} trials failed, more than method.max_failure_rate="
                 f"{self.max_failure_rate}; the search stops. Last failure (trial {failed[-1]['k']}, "
                 f"{failed[-1]['status']}): {last[0] if last else ''}. Every error is in trials.jsonl; fix the cause "
                 "and resume with ckpt_path=last, or raise method.max_failure_rate")

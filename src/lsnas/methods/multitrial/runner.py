@@ -140,7 +140,7 @@ class TrialLogger:
 
 
 def total_cost(state: SearchState) -> float:
-    return round(sum((r.get("cost") or {}).get("seconds") or 0.0 for r in state.log.results.values()), 3)
+    return round(state.log.total_seconds, 3)
 
 
 def data_label(cfg: DictConfig, evaluator: Evaluator) -> str:

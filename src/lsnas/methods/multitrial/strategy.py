@@ -17,6 +17,7 @@ is reproducible.) ``tell`` is at most a cache.
 
 from __future__ import annotations
 
+import bisect
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -89,7 +90,10 @@ class SearchState:
     """The search so far, replayed from the journal: every asked trial in order of k.
 
     With an ``objective`` (the evaluator's, when its scores are relative), complete trials are scored by it,
-    recomputed over all of them whenever the journal changes; otherwise by their own journaled score."""
+    recomputed over all of them when asked after the journal changed; otherwise by their own journaled score.
+    What strategies ask for on every proposal (the asked trials, the digests seen, the complete trials, the
+    best) is kept up to date from the events that arrived since the last question, so the cost per trial
+    does not grow with the search."""
 
     def __init__(self, log: TrialLog, space: SearchSpace, objective: Objective | None = None,
                  tags: dict | None = None):
@@ -97,22 +101,60 @@ class SearchState:
         self.tags = dict(tags or {})
         self._trials: dict[int, Trial] = {}
         self._objectives: tuple[int, dict[int, float]] = (-1, {})
+        self._views: dict[tuple, SearchState] = {}
+        self._ks: list[int] = []           # asked, in order of k
+        self._member: set[int] = set()
+        self._digests: set[str] = set()
+        self._complete: list[int] = []     # complete, in order of k
+        self._finished = 0                 # results of any status
+        self._best_k: int | None = None    # by the journaled score (no relative objective)
+        self._asks_read = self._results_read = 0
 
     def where(self, **tags) -> SearchState:
         """The trials whose tags include ``tags`` (a stage of a staged search), as a state of their own: what a
         strategy sees of that stage. A relative objective ranks them among themselves."""
-        return SearchState(self.log, self.space, self.objective, {**self.tags, **tags})
+        merged = {**self.tags, **tags}
+        try:
+            key = tuple(sorted(merged.items()))
+            if key not in self._views:
+                self._views[key] = SearchState(self.log, self.space, self.objective, merged)
+            return self._views[key]
+        except TypeError:  # a tag value that does not hash
+            return SearchState(self.log, self.space, self.objective, merged)
+
+    def _sync(self) -> None:
+        """Take in the asks and results journaled since the last call."""
+        log = self.log
+        if self._asks_read < len(log.ask_order):
+            for k in log.ask_order[self._asks_read:]:
+                tags = log.asks[k].get("tags", {})
+                if all(tags.get(t) == v for t, v in self.tags.items()):
+                    self._ks.append(k)
+                    self._member.add(k)
+                    self._digests.add(log.asks[k]["digest"])
+            self._asks_read = len(log.ask_order)
+        if self._results_read < len(log.result_order):
+            for k in log.result_order[self._results_read:]:
+                if k not in self._member:
+                    continue
+                self._finished += 1
+                result = log.results[k]
+                if result["status"] == "complete":
+                    bisect.insort(self._complete, k)
+                    best = log.results[self._best_k] if self._best_k is not None else None
+                    if best is None or (result.get("score"), -k) > (best.get("score"), -self._best_k):
+                        self._best_k = k
+            self._results_read = len(log.result_order)
 
     def _keys(self) -> list[int]:
-        asks = self.log.asks
-        if not self.tags:
-            return sorted(asks)
-        return [k for k in sorted(asks) if all(asks[k].get("tags", {}).get(t) == v for t, v in self.tags.items())]
+        self._sync()
+        return self._ks
 
     def _relative_scores(self) -> dict[int, float]:
         version, scores = self._objectives
         if version != self.log.version:
-            done = [k for k in self._keys() if k in self.log.results and self.log.results[k]["status"] == "complete"]
+            self._sync()
+            done = self._complete
             scores = dict(zip(done, map(float, self.objective([self.log.results[k] for k in done]))))
             self._objectives = (self.log.version, scores)
         return scores
@@ -132,9 +174,16 @@ class SearchState:
     def trials(self) -> list[Trial]:
         return [self.trial(k) for k in self._keys()]
 
-    def completed(self) -> list[Trial]:
-        """Complete trials with a score, in order of k (failures are never candidates for anything)."""
-        return [t for t in self.trials if t.complete]
+    def first(self, n: int) -> list[Trial]:
+        """The first ``n`` trials asked."""
+        return [self.trial(k) for k in self._keys()[:n]]
+
+    def completed(self, last: int | None = None) -> list[Trial]:
+        """Complete trials with a score, in order of k (failures are never candidates for anything); with
+        ``last``, only the last that many."""
+        self._sync()
+        ks = self._complete if last is None else self._complete[-last:] if last > 0 else []
+        return [self.trial(k) for k in ks]
 
     @property
     def num_asked(self) -> int:
@@ -142,14 +191,19 @@ class SearchState:
 
     @property
     def num_pending(self) -> int:
-        return sum(k not in self.log.results for k in self._keys())
+        return len(self._keys()) - self._finished
 
     def seen(self) -> set[str]:
-        return {self.log.asks[k]["digest"] for k in self._keys()}
+        """The digests of every asked architecture (the state's own set: read it, do not change it)."""
+        self._sync()
+        return self._digests
 
     def best(self) -> Trial | None:
         """The complete trial with the highest score (the earliest among equals)."""
-        return max(self.completed(), key=lambda t: (t.score, -t.k), default=None)
+        if self.objective:
+            return max(self.completed(), key=lambda t: (t.score, -t.k), default=None)
+        self._sync()
+        return None if self._best_k is None else self.trial(self._best_k)
 
     def __iter__(self) -> Iterator[Trial]:
         return iter(self.trials)
