@@ -1,14 +1,13 @@
 """Seconds and peak memory to compute the empirical NTK of a batch of 64 on a DARTS-space CIFAR network
 (C=16, 8 cells, 32 px): lsnas's ``empirical_ntk`` (per-sample gradients under torch.func's vmap when BN is
-in eval mode; one forward and its backward vmapped over one-hot cotangents when BN is in train mode) against
-one backward pass per sample (the official code's way).
+in eval mode) against one backward pass per sample (the official code's way).
 
     python benchmarks/ntk_speed.py [--batch 64] [--chunk 0] [--repeats 3] [--bn eval|train]
 
 Each way runs in its own process, so its peak memory (max RSS on CPU, max allocated on a GPU) is its own.
-``--chunk`` bounds how many rows are computed at once (0: all in eval mode, lsnas's default of 8 in train
-mode), trading speed for memory. The largest absolute difference between the two kernels, relative to the
-largest entry, is printed too.
+``--chunk`` bounds how many rows are computed at once (0: all), trading speed for memory. With BN in train
+mode the samples are coupled and lsnas, too, takes one backward pass per sample. The largest absolute
+difference between the two kernels, relative to the largest entry, is printed too.
 """
 
 from __future__ import annotations

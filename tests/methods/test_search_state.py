@@ -47,7 +47,7 @@ def test_kept_answers_equal_the_definitions_as_events_arrive_out_of_order():
     assert state.where(stage="a") is stage
     assert log.total_seconds == sum(r.get("cost", {}).get("seconds", 0) for r in log.results.values())
     assert log.next_k == 300 and log.pending() == sorted(set(range(300)) - set(log.results))
-    for k, ask in log.asks.items():  # duplicates by (digest, fingerprint) through the index
+    for ask in log.asks.values():  # duplicates by (digest, fingerprint) through the index
         earlier = log.finished((ask["digest"], "f"))
         reusable = [j for j in sorted(log.asks) if log.asks[j]["digest"] == ask["digest"]
                     and log.results.get(j, {}).get("status") in ("complete", "invalid", "nan")]

@@ -6,8 +6,7 @@ does in training) with respect to the weight tensors: parameters named ``weight`
 biases and the final classifier excluded. Theta = G G^T (N x N).
 
 With BN in eval mode the rows come from torch.func (a vmap over per-sample gradients, ``chunk_size`` rows at a
-time); with BN in train mode from one batched forward and a vmap of its backward over one-hot cotangents,
-``chunk_size`` rows at a time (see ``ntk_jacobian``).
+time); with BN in train mode from N backward passes of one batched forward (see ``ntk_jacobian``).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ import warnings
 
 import torch
 from torch import nn
-from torch.func import functional_call, grad, vjp, vmap
+from torch.func import functional_call, grad, vmap
 
 from lsnas.proxies.base import register_proxy
 
@@ -61,37 +60,23 @@ def couples_samples(net: nn.Module) -> bool:
                for m in net.modules())
 
 
-TRAIN_MODE_CHUNK = 8  # rows per vmapped backward with BN in train mode: about 8 backward passes' memory
-
-
 def ntk_jacobian(net: nn.Module, x: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
     """G: N x P, row i = d(sum_c f(x)_ic) / d(weights).
 
     Samples that do not interact (BN in eval mode) get per-sample gradients under vmap, ``chunk_size`` at a
     time: the cost of about one batched forward and backward (32x faster than N backward passes for a batch
-    of 64 on a DARTS network). With BN in train mode the batch statistics couple the samples, so row i is the
-    backward of the whole batched forward with cotangent e_i: one forward, then the backward vmapped over the
-    one-hot cotangents, ``chunk_size`` (default ``TRAIN_MODE_CHUNK``) at a time to bound memory."""
-    params = {k: v.detach() for k, v in ntk_parameters(net).items()}
+    of 64 on a DARTS network). With BN in train mode each row needs a backward pass of the whole batched
+    forward; vectorising those (jacrev) took more than 24 GiB for a batch of 64 on CPU, so the rows come from
+    N backward passes of one forward pass, as in the official code."""
     if couples_samples(net):
-        return _rows_by_vjp(net, x, params, chunk_size or TRAIN_MODE_CHUNK)
+        return _rows_by_backward(net, x)
+    params = {k: v.detach() for k, v in ntk_parameters(net).items()}
 
     def logit_sum(weights: dict[str, torch.Tensor], sample: torch.Tensor) -> torch.Tensor:
         return functional_call(net, weights, (sample.unsqueeze(0),), strict=False).sum()
 
     rows = vmap(grad(logit_sum), in_dims=(None, 0), chunk_size=chunk_size)(params, x)
     return torch.cat([rows[name].reshape(x.shape[0], -1) for name in params], dim=1).detach()
-
-
-def _rows_by_vjp(net: nn.Module, x: torch.Tensor, params: dict[str, torch.Tensor], chunk_size: int) -> torch.Tensor:
-    def logit_sums(weights: dict[str, torch.Tensor]) -> torch.Tensor:
-        return functional_call(net, weights, (x,), strict=False).sum(dim=1)
-
-    with batch_statistics_only(net):
-        sums, backward = vjp(logit_sums, params)
-        one_hots = torch.eye(len(sums), dtype=sums.dtype, device=sums.device)
-        (rows,) = vmap(backward, chunk_size=chunk_size)(one_hots)
-    return torch.cat([rows[name].reshape(len(sums), -1) for name in params], dim=1).detach()
 
 
 def _rows_by_backward(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -114,8 +99,8 @@ def empirical_ntk(net: nn.Module, x: torch.Tensor, chunk_size: int | None = None
 
 
 def ntk_loop(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The kernel the way the official code computes it whatever the BN mode, one backward pass per sample of
-    one batched forward (the reference of tests and benchmarks)."""
+    """The kernel the way the official code computes it whatever the BN mode, one backward pass per sample
+    (for tests and benchmarks)."""
     g = _rows_by_backward(net, x).double()
     return g @ g.T
 
