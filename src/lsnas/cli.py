@@ -23,6 +23,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from lsnas.utils import preemption
 from lsnas.utils.preemption import INTERRUPTED_EXIT
 
 USAGE_ERROR = 2
@@ -88,7 +89,6 @@ def run_task(target: str, cfg, run_dir: str):
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     from lsnas.training.trainer import close_loggers
-    from lsnas.utils import preemption
 
     preemption.install((cfg.get("checkpoint") or {}).get("signals", preemption.SIGNALS))
     started = time.time()
@@ -125,8 +125,6 @@ def resume_command(run_dir: str | Path) -> str:
 
 
 def _report_interrupted(stop: BaseException, run_dir: str | Path) -> None:
-    from lsnas.utils import preemption
-
     name = getattr(stop, "signal_name", None) or preemption.requested() or "SIGTERM"
     saved = getattr(stop, "saved", "") or "the checkpoint of the epoch it had just finished"  # Lightning's stop
     print(f"interrupted by {name}: saved {saved}; nothing final was written. Resume with:\n  "

@@ -143,7 +143,8 @@ class MidEpochCheckpoint(L.Callback):
               (self.every_seconds is not None and time.monotonic() - self._last_save >= self.every_seconds)
         if trainer.world_size > 1:  # every rank saves (and stops) at the same batch
             stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
-            due = trainer.strategy.reduce_boolean_decision(due, all=False)
+            if self.every_seconds is not None:  # clocks differ between ranks; step counts do not
+                due = trainer.strategy.reduce_boolean_decision(due, all=False)
         if (due or stop) and self.path is not None:
             trainer.save_checkpoint(self.path)
             self._steps_since_save, self._last_save = 0, time.monotonic()

@@ -199,8 +199,8 @@ def check_settings(cls: type, settings: dict, which: str) -> None:
                               "to use the method's own")
     for key, parameter in parameters.items():
         if parameter.default is inspect.Parameter.empty and key in settings and settings[key] is None:
-            raise ConfigError(f"{which} needs evaluator.{key}, which is null here: set it (the protocol: "
-                              "protocol=quick, or another of conf/protocol/)")
+            hint = " (protocol=quick, or another of conf/protocol/)" if key == "protocol" else ""
+            raise ConfigError(f"{which} needs evaluator.{key}, which is null here: set it{hint}")
 
 
 def search(cfg: DictConfig, run_dir: str | Path) -> dict:
@@ -265,7 +265,7 @@ def run_search(cfg: DictConfig, run_dir: Path, space: SearchSpace, strategy: Str
                 trial_logger.close()
             title = title or f"{cfg.method.name} on {data_label(cfg, evaluator)}"
             write_outputs(cfg, run_dir, state.where(**(scope or {})), time.perf_counter() - started, evaluator,
-                          strategy, title, write_arch and stopped_by is None, stopped_by)
+                          strategy, title, write_arch, stopped_by)
     return state
 
 
@@ -277,6 +277,7 @@ def write_outputs(cfg: DictConfig, run_dir: Path, state: SearchState, wall_s: fl
     summary = summarize(cfg, state, wall_s, evaluator, strategy)
     if stopped_by is not None:
         summary.update(completed=False, stop_reason=f"interrupted by {stopped_by} (resume with ckpt_path=last)")
+        write_arch = False
     if any(t.result is not None for t in state.trials):
         plot_search_trace(state.trials, run_dir / "search_trace.png", title=title)
     atomic_write_json(run_dir / "search_summary.json", summary)
