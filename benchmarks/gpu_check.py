@@ -6,7 +6,8 @@
 It prints, each section as soon as it is measured:
 1. the one-shot search step (architecture step + weight step, first order) of DARTS and PC-DARTS on the CIFAR
    supernet (C=16, 8 cells, 32 px) at batch 64 and 256, in fp32 and bf16-mixed: seconds per step, peak memory,
-   and the bf16 speed-up (goal: >= 1.8x);
+   and the bf16 speed-up (goal: >= 1.8x); also the bf16 step with ``method.module.fuse_edges`` flipped
+   (default: on for PC-DARTS, off for DARTS, chosen on CPU), to decide that setting's default on GPUs;
 2. the projected wall time of the full PC-DARTS CIFAR-10 search: 50 epochs of 25,000 / 256 steps at the
    bf16 step time (goal: < 1 GPU-hour);
 3. final-training throughput in images/s, bf16-mixed: DARTS_V2's ImageNet network at 224 px and timm's ResNet-50
@@ -78,15 +79,18 @@ def timed(step, device: torch.device, steps: int) -> float:
 
 
 # -- 1. the search step --------------------------------------------------------------------------------------------
-def search_step(method: str, batch: int, precision: str, device: torch.device, tiny: bool, steps: int) -> dict:
+def search_step(method: str, batch: int, precision: str, device: torch.device, tiny: bool, steps: int,
+                fuse_edges: bool | None = None) -> dict:
     from lsnas.methods.oneshot import DARTS, PCDARTS
 
     torch.manual_seed(0)
     cls, extra = (DARTS, {}) if method == "darts" else (PCDARTS, {"partial_channels": 4})
+    fuse_edges = (method == "pcdarts") if fuse_edges is None else fuse_edges  # None: the method config's default
     space = {"name": "darts", "network": "cifar", "init_channels": 4 if tiny else 16, "layers": 3 if tiny else 8}
     m = cls(num_classes=10, input_shape=(3, 32, 32), space=space, order=1,
             w_optimizer=lambda p: torch.optim.SGD(p, lr=0.025, momentum=0.9, weight_decay=3e-4),
-            a_optimizer=lambda p: torch.optim.Adam(p, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3), **extra)
+            a_optimizer=lambda p: torch.optim.Adam(p, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3),
+            fuse_edges=fuse_edges, **extra)
     m.to(device)
     net, fmt = m.supernet, m.memory_format
     w_opt = torch.optim.SGD(net.weight_parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
@@ -251,16 +255,19 @@ def main() -> None:
     print(f"lsnas GPU check on {name} (torch {torch.__version__}){' [tiny]' if args.tiny else ''}", flush=True)
 
     print("\n1. one-shot search step (first order), CIFAR supernet")
-    print(f"{'method':<8} {'batch':>5} {'fp32 s':>8} {'bf16 s':>8} {'speed-up':>8} {'fp32 GiB':>9} {'bf16 GiB':>9}")
+    print(f"{'method':<8} {'batch':>5} {'fp32 s':>8} {'bf16 s':>8} {'speed-up':>8} {'fp32 GiB':>9} {'bf16 GiB':>9} "
+          f"{'bf16 s, fuse_edges flipped':>26}")
     bf16_steps = {}
     for method in ("darts", "pcdarts"):
         for batch in batches:
             r32, r16 = (search_step(method, batch, p, device, args.tiny, steps) for p in ("32-true", "bf16-mixed"))
+            flipped = search_step(method, batch, "bf16-mixed", device, args.tiny, steps, fuse_edges=method != "pcdarts")
             assert r16["alphas_fp32"], "architecture parameters left fp32"
             bf16_steps[(method, batch)] = r16["s_per_step"]
             gib = [f"{r['peak_gib']:.2f}" if r["peak_gib"] is not None else "-" for r in (r32, r16)]
             print(f"{method:<8} {batch:>5} {r32['s_per_step']:>8.3f} {r16['s_per_step']:>8.3f} "
-                  f"{r32['s_per_step'] / r16['s_per_step']:>7.2f}x {gib[0]:>9} {gib[1]:>9}", flush=True)
+                  f"{r32['s_per_step'] / r16['s_per_step']:>7.2f}x {gib[0]:>9} {gib[1]:>9} "
+                  f"{flipped['s_per_step']:>26.3f}", flush=True)
 
     big = batches[-1]
     steps_per_epoch = 25_000 // 256

@@ -30,7 +30,8 @@ METHODS = {
 }
 
 
-def one(method: str, batch: int, steps: int, threads: int, channels_last: bool, baseline: bool = False) -> dict:
+def one(method: str, batch: int, steps: int, threads: int, channels_last: bool, baseline: bool = False,
+        fuse_edges: bool | None = None) -> dict:
     import torch
     from hydra.utils import get_class
 
@@ -39,11 +40,13 @@ def one(method: str, batch: int, steps: int, threads: int, channels_last: bool, 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     target, kwargs = METHODS[method]
+    if fuse_edges is None:  # the method's config default
+        fuse_edges = method == "pcdarts"
     space = {"name": "darts", "network": "cifar", "init_channels": 16, "layers": 8}
     m = get_class(target)(num_classes=10, input_shape=(3, 32, 32), space=space,
                           w_optimizer=lambda p: torch.optim.SGD(p, lr=0.025, momentum=0.9, weight_decay=3e-4),
                           a_optimizer=lambda p: torch.optim.Adam(p, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3),
-                          channels_last=channels_last, **kwargs)
+                          channels_last=channels_last, fuse_edges=fuse_edges, **kwargs)
     if method == "gdas":
         m.tau = 10.0
     fmt = m.memory_format
@@ -86,6 +89,7 @@ def one(method: str, batch: int, steps: int, threads: int, channels_last: bool, 
         step()
         times.append(time.perf_counter() - t)
     return {"method": method, "batch": batch, "threads": threads, "channels_last": channels_last, "baseline": baseline,
+            "fuse_edges": fuse_edges,
             "s_per_step": statistics.median(times), "min_s": min(times),
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2}
 
@@ -98,13 +102,17 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--contiguous", action="store_true", help="NCHW instead of the default channels_last")
     ap.add_argument("--baseline", action="store_true", help="the official per-edge computation (NCHW)")
+    ap.add_argument("--fuse-edges", choices=["default", "on", "off"], default="default",
+                    help="method.module.fuse_edges (default: the method's config, on for PC-DARTS only)")
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         print(json.dumps(one(args.methods[0], args.batch[0], args.steps, args.threads,
-                             not (args.contiguous or args.baseline), args.baseline)))
+                             not (args.contiguous or args.baseline), args.baseline,
+                             {"default": None, "on": True, "off": False}[args.fuse_edges])))
         return
     layout = "official per-edge computation, NCHW" if args.baseline else "NCHW" if args.contiguous else "channels_last"
+    layout += f", fuse_edges {args.fuse_edges}" if not args.baseline else ""
     print(f"{args.threads} threads, {layout}, median of {args.steps} steps after one warm-up step")
     print(f"{'method':8s} {'batch':>5s} {'s/step':>8s} {'min s':>8s} {'peak RSS GB':>12s}")
     for method in args.methods:
@@ -112,6 +120,7 @@ def main() -> None:
             cmd = [sys.executable, __file__, "--one", "--methods", method, "--batch", str(batch),
                    "--steps", str(args.steps), "--threads", str(args.threads)]
             cmd += ["--contiguous"] * args.contiguous + ["--baseline"] * args.baseline
+            cmd += ["--fuse-edges", args.fuse_edges]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
             r = json.loads(out)
             print(f"{method:8s} {batch:5d} {r['s_per_step']:8.2f} {r['min_s']:8.2f} {r['peak_rss_gb']:12.2f}",

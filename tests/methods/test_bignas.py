@@ -181,3 +181,17 @@ def test_a_supernet_run_selects_children_that_train_py_evaluates(tmp_path):
     run_cli("train.py", *train_args, "logger=none", f"hydra.run.dir={tmp_path / 'eval'}")
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["params"] == int(rows[0]["params"]) and metrics["macs"] == int(rows[0]["macs"])
+
+
+@pytest.mark.slow
+def test_under_ddp_a_sandwich_step_all_reduces_once_with_the_same_result():
+    def run(*flags):
+        out = subprocess.run([sys.executable, "-m", "tests.helpers.bignas_ddp_allreduces", *flags], cwd=ROOT,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    once, every_child = run(), run("--sync-every-child")
+    assert once["steps"] == every_child["steps"] == 3 and once["children"] == 4
+    assert once["calls"] > 0 and every_child["calls"] == once["children"] * once["calls"]
+    assert once["digest"] == every_child["digest"]  # the same sum of the children's gradients

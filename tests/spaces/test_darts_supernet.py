@@ -12,12 +12,13 @@ from lsnas.spaces.darts.reference import reference_forward
 from lsnas.spaces.darts.supernet import DartsSupernet
 
 
+@pytest.mark.parametrize("fuse", [False, True])
 @pytest.mark.parametrize("network, partial_k, edge_norm, size",
                          [("cifar", 1, False, 16), ("cifar", 4, True, 16), ("imagenet", 2, True, 64)])
-def test_shared_work_forward_matches_the_straightforward_one(network, partial_k, edge_norm, size):
+def test_shared_work_forward_matches_the_straightforward_one(network, partial_k, edge_norm, size, fuse):
     torch.manual_seed(0)
     net = DartsSupernet(5, (3, size, size), init_channels=8, layers=4, partial_k=partial_k,
-                        edge_normalization=edge_norm, network=network).double()
+                        edge_normalization=edge_norm, network=network, fuse_edges=fuse).double()
     with torch.no_grad():
         for p in net.arch_parameters():
             p.normal_(0, 1)
@@ -94,3 +95,37 @@ def test_channels_last_layout_computes_the_same_numbers():
     torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-10, atol=1e-12)
     for a, b in zip(results[0][1], results[1][1]):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("partial_k, edge_norm, fmt", [(1, False, torch.contiguous_format),
+                                                       (4, True, torch.channels_last)])
+def test_fused_edges_compute_the_per_edge_numbers_and_running_statistics(partial_k, edge_norm, fmt):
+    """All edges leaving a state as grouped convolutions: the same outputs, gradients and BN running
+    statistics (written back to each edge's own buffers) as one edge at a time, in training and in eval."""
+    results = []
+    for fuse in (False, True):
+        torch.manual_seed(0)
+        net = DartsSupernet(5, (3, 16, 16), init_channels=8, layers=3, partial_k=partial_k,
+                            edge_normalization=edge_norm, fuse_edges=fuse).double().to(memory_format=fmt)
+        with torch.no_grad():
+            for p in net.arch_parameters():
+                p.normal_(0, 1)
+        x = torch.randn(4, 3, 16, 16, dtype=torch.float64).contiguous(memory_format=fmt)
+        out = net(x)
+        out.square().sum().backward()
+        net.eval()
+        with torch.no_grad():
+            evaluated = net(x)
+        results.append((out.detach(), evaluated, dict(net.named_parameters()), net.state_dict()))
+    (out0, eval0, params0, state0), (out1, eval1, params1, state1) = results
+    torch.testing.assert_close(out1, out0, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(eval1, eval0, rtol=1e-10, atol=1e-12)
+    for name, p in params0.items():
+        torch.testing.assert_close(params1[name].grad, p.grad, rtol=1e-9, atol=1e-12, msg=name)
+    assert state0.keys() == state1.keys()
+    running = [k for k in state0 if k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    assert any(".edges." in k for k in running)
+    for k in running:
+        torch.testing.assert_close(state1[k], state0[k], rtol=1e-10, atol=1e-12, msg=k)
+        if k.endswith("num_batches_tracked"):
+            assert int(state1[k]) == 1, k

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from typing import ClassVar
 
 import torch
@@ -72,7 +73,8 @@ class BigNAS(OneShotMethod):
         """Forward and backward of every child of the step, gradients accumulated (no optimiser step)."""
         losses, soft = {}, None
         self.sandwich_calls = []
-        for kind, genotype in self.sandwich(step):
+        children = self.sandwich(step)
+        for i, (kind, genotype) in enumerate(children):
             self.supernet.dropout.p = self.hparams.dropout if kind == "biggest" else 0.0
             logits = self.child_forward(genotype, x)
             if kind == "biggest" or not self.hparams.distill:
@@ -81,12 +83,24 @@ class BigNAS(OneShotMethod):
                 loss = soft_cross_entropy(logits, soft)
             if kind == "biggest":
                 soft = F.softmax(logits.detach(), dim=-1)
-            self.manual_backward(loss) if self._trainer is not None else loss.backward()
+            self.backward_child(loss, last=i == len(children) - 1)
             self.sandwich_calls.append(genotype)
             losses.setdefault(kind, []).append(loss.detach())
             self.top1[kind](logits.detach(), y)
         self.supernet.dropout.p = self.hparams.dropout
         return {kind: torch.stack(values).mean() for kind, values in losses.items()}
+
+    def backward_child(self, loss: torch.Tensor, last: bool) -> None:
+        """One child's backward. Under DDP only the last one all-reduces: the earlier ones accumulate locally
+        (``no_sync``), so a step costs one all-reduce, not one per child. The sum is the same, and DDP counts a
+        weight as used if any child of the step used it (its ``find_unused_parameters`` bookkeeping spans the
+        ``no_sync`` backwards), so a block only the biggest child runs is still reduced."""
+        if self._trainer is None:
+            loss.backward()
+            return
+        block = getattr(self.trainer.strategy, "block_backward_sync", None)  # DDP's; other strategies have none
+        with nullcontext() if last or block is None else block():
+            self.manual_backward(loss)
 
     def add_weight_decay(self) -> None:
         """Weight decay, once per step (the biggest child's): conv and linear weights, not BN or biases."""
@@ -107,7 +121,8 @@ class BigNAS(OneShotMethod):
         opt.step()
         self.lr_schedulers().step()
         for kind, loss in losses.items():
-            self.log(f"train/loss_{kind}", loss, prog_bar=kind == "biggest", on_step=True, on_epoch=True)
+            self.log(f"train/loss_{kind}", loss, prog_bar=kind == "biggest", on_step=True, on_epoch=True,
+                     sync_dist=True)
             self.log(f"train/top1_{kind}", self.top1[kind], on_step=False, on_epoch=True)
         self.log("train/lr", opt.optimizer.param_groups[0]["lr"], on_step=True, on_epoch=False)
 

@@ -59,7 +59,7 @@ class OneShotMethod(L.LightningModule):
 
     def _log_epoch(self, name: str, value) -> None:
         if self._trainer is not None:  # the step functions are also called directly (tests, benchmarks)
-            self.log(name, value, on_step=False, on_epoch=True)
+            self.log(name, value, on_step=False, on_epoch=True, sync_dist=True)  # each rank's own batches
 
     def validation_step(self, batch, batch_idx: int) -> None:
         x, y = batch

@@ -34,11 +34,16 @@ class BilevelMethod(OneShotMethod):
 
     def __init__(self, num_classes: int, input_shape: Sequence[int], space: dict, w_optimizer: Callable,
                  a_optimizer: Callable, w_scheduler: Callable | None = None, grad_clip: float = 5.0,
-                 warmup_fraction: float = 0.0, channels_last: bool = True, arch_grad_clip: float | None = None):
+                 warmup_fraction: float = 0.0, channels_last: bool = True, arch_grad_clip: float | None = None,
+                 fuse_edges: bool = False):
+        self._fuse_edges = fuse_edges  # read by supernet_variant, which the base __init__ calls
         super().__init__(num_classes, input_shape, space, channels_last=channels_last)
         self.save_hyperparameters(ignore=["w_optimizer", "a_optimizer", "w_scheduler"])
         self.w_optimizer_factory, self.a_optimizer_factory = w_optimizer, a_optimizer
         self.w_scheduler_factory = w_scheduler
+
+    def supernet_variant(self) -> dict:
+        return {"fuse_edges": self._fuse_edges}
 
     # -- what a method defines ---------------------------------------------------------------
     def search_forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -88,7 +93,7 @@ class BilevelMethod(OneShotMethod):
         for p in self.supernet.arch_parameters():  # the weight loss's alpha gradients are not used
             p.grad = None
         self.train_top1(logits.detach(), y)
-        self.log("train/loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=True)
+        self.log("train/loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
         self.log("train/top1", self.train_top1, prog_bar=True, on_step=False, on_epoch=True)
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
@@ -111,12 +116,14 @@ class BilevelMethod(OneShotMethod):
             w = weights[kind]
             p = w / w.sum(-1, keepdims=True)
             entropy = float(-(p * np.log(np.clip(p, 1e-12, None))).sum(-1).mean())
-            self.log(f"alpha/{kind}_entropy", entropy)
+            # the same on every rank (DDP averages the alphas' gradients); reduced all the same, as Lightning asks
+            self.log(f"alpha/{kind}_entropy", entropy, sync_dist=True)
             for e, row in enumerate(w):
                 for k, op in enumerate(PRIMITIVES):
-                    self.log(f"alpha/{kind}/edge{e:02d}_{op}", float(row[k]))
+                    self.log(f"alpha/{kind}/edge{e:02d}_{op}", float(row[k]), sync_dist=True)
         genotype = self.genotype()
-        self.log("genotype/normal_skip_connects", float(sum(op == "skip_connect" for op, _ in genotype["normal"])))
+        self.log("genotype/normal_skip_connects", float(sum(op == "skip_connect" for op, _ in genotype["normal"])),
+                 sync_dist=True)
 
     def configure_optimizers(self):
         w_opt = self.w_optimizer_factory(self.supernet.weight_parameters())

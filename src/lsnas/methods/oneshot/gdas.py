@@ -36,7 +36,7 @@ class GDAS(BilevelMethod):
 
     def on_train_epoch_start(self) -> None:
         self.tau = temperature(self.current_epoch, self.trainer.max_epochs, self.tau_max, self.tau_min)
-        self.log("search/tau", self.tau)
+        self.log("search/tau", self.tau, sync_dist=True)  # the same on every rank
 
     def search_forward(self, x):
         weights, sampled = {}, {}

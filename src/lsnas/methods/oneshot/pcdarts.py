@@ -14,4 +14,4 @@ class PCDARTS(DARTS):
         super().__init__(*args, **kwargs)
 
     def supernet_variant(self) -> dict:
-        return {"partial_k": self._partial_channels, "edge_normalization": True}
+        return {**super().supernet_variant(), "partial_k": self._partial_channels, "edge_normalization": True}

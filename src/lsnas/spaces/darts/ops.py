@@ -88,6 +88,14 @@ class Zero(nn.Module):
         return x[:, :, :: self.stride, :: self.stride].mul(0.0)
 
 
+def nchw_view(weight: torch.Tensor) -> torch.Tensor:
+    """A 1x1 conv weight (out, in, 1, 1) seen with NCHW strides, without a copy. Its gradient comes back in the
+    parameter's own strides (as_strided's backward keeps the input's geometry); a clone's would come back NCHW,
+    which autograd accepts (it ignores the strides of size-1 dims) but DDP's buckets do not ("grad strides do
+    not match bucket view strides")."""
+    return weight.as_strided(weight.shape, torch.empty(weight.shape, device="meta").stride())
+
+
 class FactorizedReduce(nn.Module):
     """Halve the resolution with two offset 1x1 stride-2 convs, concatenated (strided skip)."""
 
@@ -110,7 +118,7 @@ class FactorizedReduce(nn.Module):
         cpu_channels_last = x.device.type == "cpu" and not x.is_contiguous()
         if cpu_channels_last:
             x = x.contiguous()
-            conv = lambda m, t: F.conv2d(t, m.weight.clone(memory_format=torch.contiguous_format), stride=m.stride)
+            conv = lambda m, t: F.conv2d(t, nchw_view(m.weight), stride=m.stride)
         else:
             conv = lambda m, t: m(t)
         shifted = x[:, :, 1:, 1:]

@@ -13,6 +13,15 @@ starts every conv op (and factorized reduce), pooling + non-affine BN (parameter
 across edges in training mode), the partial-channel slices. 'none' contributes exactly zero and
 is skipped. The sums run in the official order, so results match the straightforward
 per-edge computation (tests/spaces/test_darts_supernet.py).
+
+With ``fuse_edges`` (PC-DARTS's default; GDAS's one-op edges never fuse) all the edges leaving one state are
+computed together: each conv op of those E edges is one chain of grouped convolutions over E x C
+channels (the edges' own weights concatenated, so parameters, checkpoints and gradients are the
+per-edge ones), each BN one batch norm over E x C channels whose running statistics are written
+back to the edges' own buffers, and the weighted mix, PC-DARTS's shuffle and the edge scales run
+on all E edges at once. A PC-DARTS step makes ~2.6x fewer convolution calls (531 instead of 1,395);
+on CPU it is ~7% faster for PC-DARTS and ~15% slower for DARTS (16-channel grouped convolutions), see
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -36,6 +45,54 @@ _INDEX = {name: k for k, name in enumerate(PRIMITIVES)}
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     b, c, h, w = x.shape
     return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
+
+
+def repeat_channels(x: torch.Tensor, n: int) -> torch.Tensor:
+    """``x.repeat(1, n, 1, 1)`` in x's own layout (one copy, NHWC stays NHWC)."""
+    if x.is_contiguous() or x.stride(1) != 1:  # not NHWC (a slice of an NHWC tensor counts)
+        return x.repeat(1, n, 1, 1)
+    return x.permute(0, 2, 3, 1).repeat(1, 1, 1, n).permute(0, 3, 1, 2)
+
+
+def parallel_batch_norm(bns: list[nn.BatchNorm2d], x: torch.Tensor) -> torch.Tensor:
+    """The BNs of E parallel edges on their outputs side by side (B, E*C, H, W): one batch norm, the same
+    numbers per channel; in training the batch statistics update each edge's own running buffers."""
+    m = bns[0]
+    stats = m.training or not m.track_running_stats
+    means = torch.cat([b.running_mean for b in bns]) if m.track_running_stats else None
+    variances = torch.cat([b.running_var for b in bns]) if m.track_running_stats else None
+    weight = torch.cat([b.weight for b in bns]) if m.affine else None
+    bias = torch.cat([b.bias for b in bns]) if m.affine else None
+    channels_last_cpu = x.device.type == "cpu" and x.shape[1] < 16 and not x.is_contiguous()  # as BatchNorm2d
+    y = F.batch_norm(x.contiguous() if channels_last_cpu else x, means, variances, weight, bias, stats,
+                     m.momentum if m.momentum is not None else 0.0, m.eps)
+    if m.training and m.track_running_stats:
+        if m.momentum is None:
+            raise ValueError("fused edges need BN with a momentum (setting: method.module.fuse_edges=false)")
+        with torch.no_grad():
+            c = m.num_features
+            torch._foreach_copy_([b.running_mean for b in bns], list(means.split(c)))
+            torch._foreach_copy_([b.running_var for b in bns], list(variances.split(c)))
+            torch._foreach_add_([b.num_batches_tracked for b in bns], 1)
+    return y.contiguous(memory_format=torch.channels_last) if channels_last_cpu else y
+
+
+def parallel_sequential(stacks: list[nn.Sequential], x: torch.Tensor, start: int = 0) -> torch.Tensor:
+    """E modules of the same structure (ReLU / Conv2d / BN layers), each on its own C channels of ``x``
+    (B, E*C, H, W), as one chain: every conv a grouped conv with the edges' weights concatenated."""
+    e = len(stacks)
+    for layers in zip(*(islice(stack, start, None) for stack in stacks)):
+        m = layers[0]
+        if isinstance(m, nn.ReLU):
+            x = F.relu(x)
+        elif isinstance(m, nn.Conv2d):
+            weight = torch.cat([layer.weight for layer in layers])
+            x = F.conv2d(x, weight, None, m.stride, m.padding, m.dilation, m.groups * e)
+        elif isinstance(m, nn.BatchNorm2d):
+            x = parallel_batch_norm(list(layers), x)
+        else:
+            raise TypeError(f"cannot fuse {type(m).__name__} across edges (setting: method.module.fuse_edges=false)")
+    return x
 
 
 class EdgeOps(nn.Module):
@@ -83,8 +140,9 @@ class _InputState:
 
 class SearchCell(nn.Module):
     def __init__(self, c_prev_prev: int, c_prev: int, c: int, reduction: bool, reduction_prev: bool,
-                 partial_k: int = 1):
+                 partial_k: int = 1, fuse_edges: bool = False):
         super().__init__()
+        self.fuse_edges = fuse_edges
         if c % partial_k:
             raise ConfigError(f"partial channels: {c} channels do not split into K={partial_k} parts "
                              "(setting: method.partial_channels)")
@@ -129,6 +187,8 @@ class SearchCell(nn.Module):
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor,
                 edge_scales: torch.Tensor | None = None, sampled: list[int] | None = None) -> torch.Tensor:
+        if self.fuse_edges and sampled is None:
+            return self._forward_fused(s0, s1, weights, edge_scales)
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         inputs = [_InputState(self, s, j, self.stride_from(j)) for j, s in enumerate(states)]
         e = 0
@@ -142,6 +202,57 @@ class SearchCell(nn.Module):
             inputs.append(_InputState(self, node, i + 2, 1))
         return torch.cat(states[-self.multiplier:], dim=1)
 
+    # -- all edges leaving a state at once ----------------------------------------------------
+    def _forward_fused(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor,
+                       edge_scales: torch.Tensor | None) -> torch.Tensor:
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        first_edge = [i * (i + 3) // 2 for i in range(NUM_NODES)]  # edge index of (node i, state 0)
+        out: dict[int, torch.Tensor] = {}
+
+        def leave(j: int) -> None:  # the edges out of state j: into nodes max(0, j - 1) .. NUM_NODES - 1
+            edges = [first_edge[i] + j for i in range(max(0, j - 1), NUM_NODES)]
+            ys = self._edges_from(_InputState(self, states[j], j, self.stride_from(j)), edges, weights, edge_scales)
+            out.update(zip(edges, ys.unbind(1)))
+
+        leave(0)
+        leave(1)
+        for i in range(NUM_NODES):
+            node = 0
+            for j in range(i + 2):  # the official order of the sum
+                node = node + out.pop(first_edge[i] + j)
+            states.append(node)
+            if i + 1 < NUM_NODES:
+                leave(i + 2)
+        return torch.cat(states[-self.multiplier:], dim=1)
+
+    def _edges_from(self, state: _InputState, edges: list[int], weights: torch.Tensor,
+                    edge_scales: torch.Tensor | None) -> torch.Tensor:
+        """The mixed ops of ``edges`` (all reading ``state``), stacked: (B, E, C, H, W)."""
+        n = len(edges)
+        index = torch.tensor(edges, device=weights.device)
+        w = weights.index_select(0, index).t().reshape(len(PRIMITIVES), 1, n, 1, 1, 1)  # per op, per edge
+        relu = state.get("relu")
+        side_by_side = repeat_channels(relu, n)  # (B, E*C, H, W): edge e reads channels e*C .. (e+1)*C
+        y = 0
+        for name in PRIMITIVES[1:]:  # official order; 'none' adds exactly zero
+            if name in CONV_OPS:
+                op = parallel_sequential([self.edges[e].convs[name] for e in edges], side_by_side, start=1)
+                op = op.unflatten(1, (n, -1))
+            elif name in POOL_OPS:
+                op = state.get(name).unsqueeze(1)
+            elif state.stride == 1:  # skip_connect
+                op = state.part.unsqueeze(1)
+            else:
+                op = torch.stack([self.edges[e].reduce.forward_relu_applied(relu) for e in edges], dim=1)
+            y = y + w[_INDEX[name]] * op
+        if self.partial_k > 1:
+            rest = state.get("bypass").unsqueeze(1).expand(-1, n, -1, -1, -1)
+            y = torch.cat([y, rest], dim=2)
+            y = y.unflatten(2, (self.partial_k, -1)).transpose(2, 3).flatten(2, 3)  # channel_shuffle per edge
+        if edge_scales is not None:
+            y = edge_scales.index_select(0, index).view(1, n, 1, 1, 1) * y
+        return y
+
 
 class DartsSupernet(nn.Module):
     """The search network: stem, ``layers`` search cells (reductions at 1/3 and 2/3), classifier.
@@ -153,7 +264,7 @@ class DartsSupernet(nn.Module):
 
     def __init__(self, num_classes: int, input_shape: tuple[int, int, int], init_channels: int = 16,
                  layers: int = 8, network: str = "cifar", stem_multiplier: int = 3, partial_k: int = 1,
-                 edge_normalization: bool = False):
+                 edge_normalization: bool = False, fuse_edges: bool = False):
         super().__init__()
         in_channels = input_shape[0]
         c = init_channels
@@ -171,7 +282,8 @@ class DartsSupernet(nn.Module):
             raise ConfigError(f"unknown supernet network {network!r}; valid: cifar, imagenet (setting: space.network)")
         self.network = network
         self.cells, channels = stack_cells(
-            lambda *args: SearchCell(*args, partial_k=partial_k), layers, c, c_stem, reduction_prev)
+            lambda *args: SearchCell(*args, partial_k=partial_k, fuse_edges=fuse_edges), layers, c, c_stem,
+            reduction_prev)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(channels[-1], num_classes)
         self.alpha_normal = nn.Parameter(1e-3 * torch.randn(NUM_EDGES, len(PRIMITIVES)))
