@@ -14,7 +14,7 @@ from tests.test_search_cli import run
 
 SEARCH = ["dataset=digits", "dataset.resolution=8", "logger=csv", "method.epochs=2", "trainer.limit_train_batches=3",
           "trainer.limit_val_batches=1", "method.batch_size=16", "trainer.enable_model_summary=false",
-          "trainer.precision=bf16-mixed"]
+          "trainer.precision=bf16-mixed", "trainer.log_every_n_steps=1"]
 SMALL_SUPERNET = ["space.init_channels=4", "space.layers=3"]
 
 
@@ -59,7 +59,7 @@ def test_train_py_in_bf16_has_a_finite_loss_and_resumes(tmp_path):
     overrides = ["arch=darts_v2", "dataset=digits", "dataset.resolution=16", "protocol=quick", "protocol.epochs=2",
                  "protocol.model.layers=3", "protocol.model.init_channels=8", "logger=csv",
                  f"logger.csv.save_dir={tmp_path}", "trainer.enable_model_summary=false",
-                 "trainer.precision=bf16-mixed"]
+                 "trainer.precision=bf16-mixed", "trainer.log_every_n_steps=1"]
     train(compose_config("train", *overrides, "stop_after_epochs=1"), tmp_path)
     metrics = train(compose_config("train", *overrides, "ckpt_path=last"), tmp_path)
     assert metrics["precision"] == "bf16-mixed" and metrics["epochs"] == 2 and math.isfinite(metrics["test_loss"])
