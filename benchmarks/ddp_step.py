@@ -23,21 +23,9 @@ import time
 import warnings
 
 import torch
+from gpu_check import Repeat  # (this script's folder is on the path when it runs)
 
 METHODS = ("darts", "pcdarts", "bignas")
-
-
-class Repeat(torch.utils.data.IterableDataset):
-    """The same batch ``times`` times, as an iterable dataset (no loading cost)."""
-
-    def __init__(self, batch, times: int):
-        self.batch, self.times = batch, times
-
-    def __iter__(self):
-        return iter([self.batch] * self.times)
-
-    def __len__(self) -> int:
-        return self.times
 
 
 def build(method: str, batch: int):
