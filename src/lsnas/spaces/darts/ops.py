@@ -32,9 +32,14 @@ class BatchNorm2d(nn.BatchNorm2d):
     channels-last; the arithmetic is the same."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type == "cpu" and self.num_features < 16 and not x.is_contiguous():
+        if bn_in_nchw(x):
             return super().forward(x.contiguous()).contiguous(memory_format=torch.channels_last)
         return super().forward(x)
+
+
+def bn_in_nchw(x: torch.Tensor) -> bool:
+    """Whether a batch norm of ``x`` should run in NCHW: a channels-last CPU tensor with few channels."""
+    return x.device.type == "cpu" and x.shape[1] < 16 and not x.is_contiguous()
 
 
 class ReLUConvBN(nn.Sequential):

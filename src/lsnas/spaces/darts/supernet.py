@@ -35,7 +35,7 @@ from torch.nn import functional as F
 from lsnas.errors import ConfigError
 from lsnas.spaces.darts.genotype import CELL_TYPES, NUM_EDGES, NUM_NODES
 from lsnas.spaces.darts.networks import imagenet_stems, stack_cells
-from lsnas.spaces.darts.ops import PRIMITIVES, BatchNorm2d, FactorizedReduce, ReLUConvBN, make_op
+from lsnas.spaces.darts.ops import PRIMITIVES, BatchNorm2d, FactorizedReduce, ReLUConvBN, bn_in_nchw, make_op
 
 CONV_OPS = ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
 POOL_OPS = ("max_pool_3x3", "avg_pool_3x3")
@@ -58,23 +58,22 @@ def parallel_batch_norm(bns: list[nn.BatchNorm2d], x: torch.Tensor) -> torch.Ten
     """The BNs of E parallel edges on their outputs side by side (B, E*C, H, W): one batch norm, the same
     numbers per channel; in training the batch statistics update each edge's own running buffers."""
     m = bns[0]
+    if m.training and m.track_running_stats and m.momentum is None:
+        raise ValueError("fused edges need BN with a momentum (setting: method.module.fuse_edges=false)")
     stats = m.training or not m.track_running_stats
     means = torch.cat([b.running_mean for b in bns]) if m.track_running_stats else None
     variances = torch.cat([b.running_var for b in bns]) if m.track_running_stats else None
     weight = torch.cat([b.weight for b in bns]) if m.affine else None
     bias = torch.cat([b.bias for b in bns]) if m.affine else None
-    channels_last_cpu = x.device.type == "cpu" and x.shape[1] < 16 and not x.is_contiguous()  # as BatchNorm2d
-    y = F.batch_norm(x.contiguous() if channels_last_cpu else x, means, variances, weight, bias, stats,
-                     m.momentum if m.momentum is not None else 0.0, m.eps)
+    nchw = bn_in_nchw(x)  # as BatchNorm2d does
+    y = F.batch_norm(x.contiguous() if nchw else x, means, variances, weight, bias, stats, m.momentum or 0.0, m.eps)
     if m.training and m.track_running_stats:
-        if m.momentum is None:
-            raise ValueError("fused edges need BN with a momentum (setting: method.module.fuse_edges=false)")
         with torch.no_grad():
             c = m.num_features
             torch._foreach_copy_([b.running_mean for b in bns], list(means.split(c)))
             torch._foreach_copy_([b.running_var for b in bns], list(variances.split(c)))
             torch._foreach_add_([b.num_batches_tracked for b in bns], 1)
-    return y.contiguous(memory_format=torch.channels_last) if channels_last_cpu else y
+    return y.contiguous(memory_format=torch.channels_last) if nchw else y
 
 
 def parallel_sequential(stacks: list[nn.Sequential], x: torch.Tensor, start: int = 0) -> torch.Tensor:
