@@ -13,7 +13,13 @@ from torch.nn import functional as F
 
 from lsnas.spaces.darts.genotype import CELL_TYPES, NUM_NODES
 from lsnas.spaces.darts.ops import PRIMITIVES
-from lsnas.spaces.darts.supernet import DartsSupernet, EdgeOps, channel_shuffle
+from lsnas.spaces.darts.supernet import DartsSupernet, EdgeOps
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """PC-DARTS's shuffle as its model_search.py writes it (the result is NCHW whatever x's layout)."""
+    b, c, h, w = x.shape
+    return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
 
 
 def reference_mixed_op(edge: EdgeOps, x: torch.Tensor, w: torch.Tensor, k: int) -> torch.Tensor:

@@ -12,7 +12,8 @@ Work that is the same for every edge reading a state is done once per state: the
 starts every conv op (and factorized reduce), pooling + non-affine BN (parameter-free, so equal
 across edges in training mode), the partial-channel slices. 'none' contributes exactly zero and
 is skipped. The sums run in the official order, so results match the straightforward
-per-edge computation (tests/spaces/test_darts_supernet.py).
+per-edge computation (tests/spaces/test_darts_supernet.py). An NHWC input stays NHWC through every
+cell, PC-DARTS's channel shuffle included.
 
 With ``fuse_edges`` (PC-DARTS's default; GDAS's one-op edges never fuse) all the edges leaving one state are
 computed together: each conv op of those E edges is one chain of grouped convolutions over E x C
@@ -40,11 +41,6 @@ from lsnas.spaces.darts.ops import PRIMITIVES, BatchNorm2d, FactorizedReduce, Re
 CONV_OPS = ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
 POOL_OPS = ("max_pool_3x3", "avg_pool_3x3")
 _INDEX = {name: k for k, name in enumerate(PRIMITIVES)}
-
-
-def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
-    b, c, h, w = x.shape
-    return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
 
 
 def repeat_channels(x: torch.Tensor, n: int) -> torch.Tensor:
@@ -170,7 +166,8 @@ class SearchCell(nn.Module):
             for name in PRIMITIVES[1:]:  # official order; 'none' adds exactly zero
                 y = y + w[_INDEX[name]] * self._op(edge, state, name, w)
         if self.partial_k > 1:
-            y = channel_shuffle(torch.cat([y, state.get("bypass")], dim=1), self.partial_k)
+            # torch's shuffle keeps NHWC NHWC (a view/transpose/reshape would make every later cell NCHW)
+            y = F.channel_shuffle(torch.cat([y, state.get("bypass")], dim=1), self.partial_k)
         return y
 
     def _op(self, edge: EdgeOps, state: _InputState, name: str, w: torch.Tensor) -> torch.Tensor:
@@ -245,9 +242,12 @@ class SearchCell(nn.Module):
                 op = torch.stack([self.edges[e].reduce.forward_relu_applied(relu) for e in edges], dim=1)
             y = y + w[_INDEX[name]] * op
         if self.partial_k > 1:
-            rest = state.get("bypass").unsqueeze(1).expand(-1, n, -1, -1, -1)
-            y = torch.cat([y, rest], dim=2)
-            y = y.unflatten(2, (self.partial_k, -1)).transpose(2, 3).flatten(2, 3)  # channel_shuffle per edge
+            # Concatenated and shuffled with (edge, channel) innermost, (B, H, W, E, C), so that an NHWC input
+            # gives NHWC node states (in (B, E, C, H, W) order the copies would come out NCHW).
+            rest = state.get("bypass").permute(0, 2, 3, 1).unsqueeze(3).expand(-1, -1, -1, n, -1)
+            y = torch.cat([y.permute(0, 3, 4, 1, 2), rest], dim=4)
+            y = y.unflatten(4, (self.partial_k, -1)).transpose(4, 5).flatten(4, 5)  # channel_shuffle per edge
+            y = y.permute(0, 3, 4, 1, 2)
         if edge_scales is not None:
             y = edge_scales.index_select(0, index).view(1, n, 1, 1, 1) * y
         return y
