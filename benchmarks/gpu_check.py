@@ -13,7 +13,10 @@ It prints, each section as soon as it is measured:
 3. final-training throughput in images/s, bf16-mixed: DARTS_V2's ImageNet network at 224 px and timm's ResNet-50
    through lsnas's training path (train.py's module, Trainer, callbacks and precision), next to the same timm
    model in a plain PyTorch loop (goal: lsnas within 10% of it);
-4. one step of DDP on one device with every warning it raises (goal: none).
+4. one step of DDP on one device with every warning it raises (goal: none);
+5. the empirical NTK with BN in train mode on a DARTS CIFAR network (C=16, 8 cells) at batch 64 and 256: the
+   official loop (one backward pass per row) against ``proxy.ntk_rows_per_pass`` rows per batched backward,
+   seconds and peak memory (goal: >= 5x the loop at batch 64 within 4 GB), to decide that setting's GPU default.
 Random data throughout: the numbers are the computation's, not a loader's.
 """
 
@@ -209,6 +212,28 @@ def plain_timm_throughput(resolution: int, batch: int, steps: int, device: torch
     return batch / timed(step, device, steps)
 
 
+# -- 5. the NTK with BN in train mode ---------------------------------------------------------------------------------
+def ntk_train_bn(batch: int, rows_per_pass: int, device: torch.device, tiny: bool) -> dict:
+    import random
+
+    from lsnas.proxies.ntk import empirical_ntk
+    from lsnas.spaces import get_space
+
+    space = get_space("darts")
+    torch.manual_seed(0)
+    channels, layers = (4, 3) if tiny else (16, 8)
+    net = space.build(space.sample(random.Random(0)), 10, (3, 32, 32), network="cifar", init_channels=channels,
+                      layers=layers).to(device).train()
+    x = torch.randn(batch, 3, 32, 32, device=device)
+    empirical_ntk(net, x, rows_per_pass=rows_per_pass)  # warm-up
+    sync(device)
+    reset_peak(device)
+    started = time.perf_counter()
+    theta = empirical_ntk(net, x, rows_per_pass=rows_per_pass)
+    sync(device)
+    return {"seconds": time.perf_counter() - started, "peak_gib": peak_gib(device), "theta": theta.cpu()}
+
+
 # -- 4. DDP on one device --------------------------------------------------------------------------------------------
 def ddp_warnings(device: torch.device, tiny: bool) -> list[str]:
     """The warnings of a few DDP steps of a one-shot search on one device (one process)."""
@@ -288,6 +313,17 @@ def main() -> None:
     print("\n4. DDP, one device, 3 steps of a DARTS search: warnings")
     found = ddp_warnings(device, args.tiny)
     print("\n".join(f"  {w}" for w in found) if found else "  none")
+
+    print("\n5. empirical NTK, BN in train mode, DARTS CIFAR network: rows per backward pass (1: the official loop)")
+    print(f"{'batch':>5} {'rows/pass':>9} {'s':>8} {'GiB':>6} {'vs loop':>8} {'max rel diff':>12}")
+    for batch in (8, 16) if args.tiny else (64, 256):
+        loop = ntk_train_bn(batch, 1, device, args.tiny)
+        for rows in (1, 8, 32):
+            r = loop if rows == 1 else ntk_train_bn(batch, rows, device, args.tiny)
+            diff = float((r["theta"] - loop["theta"]).abs().max() / loop["theta"].abs().max())
+            gib = f"{r['peak_gib']:.2f}" if r["peak_gib"] is not None else "-"
+            print(f"{batch:>5} {rows:>9} {r['seconds']:>8.2f} {gib:>6} {loop['seconds'] / r['seconds']:>7.2f}x "
+                  f"{diff:>12.1e}", flush=True)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ def test_the_gpu_check_runs_every_section_on_cpu_tiny():
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     for section in ("1. one-shot search step", "2. full PC-DARTS CIFAR-10 search", "3. final training",
-                    "4. DDP, one device"):
+                    "4. DDP, one device", "5. empirical NTK"):
         assert section in out, out
     assert out.count("darts ") >= 2 and "pcdarts" in out and "lsnas / plain = " in out and " h projected" in out
-    assert out.rstrip().endswith("warnings\n  none")  # DDP raised no warning (bucket strides, unsynced logs)
+    assert "warnings\n  none\n" in out  # DDP raised no warning (bucket strides, unsynced logs)
+    ntk = out.split("5. empirical NTK")[1].strip().splitlines()[2:]
+    assert len(ntk) == 6 and all(float(row.split()[-1]) < 1e-5 for row in ntk), ntk  # every way equals the loop

@@ -11,9 +11,12 @@ from lsnas.proxies.ntk import (
     classifier_name,
     condition_number,
     empirical_ntk,
+    kernel,
     label_gradient_alignment,
+    ntk_jacobian,
     ntk_loop,
     ntk_parameters,
+    shared_kernels,
 )
 from lsnas.spaces import get_space
 
@@ -84,6 +87,23 @@ def test_in_train_mode_bn_couples_the_samples_and_measuring_leaves_its_statistic
     alone = empirical_ntk(net, torch.cat([x[:1], torch.randn(7, 3, 16, 16)]))
     assert not torch.allclose(coupled[0, 0], alone[0, 0])
     assert not torch.allclose(coupled, empirical_ntk(net.eval(), x))
+
+
+@pytest.mark.parametrize("rows_per_pass", [3, 8, 20])  # a short last pass; all rows in one; more than the batch
+def test_train_mode_rows_computed_several_per_backward_pass_equal_the_loop(rows_per_pass):
+    net = small_net().train()
+    x, _ = batch()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    rows = ntk_jacobian(net, x, rows_per_pass=rows_per_pass)
+    loop = ntk_jacobian(net, x)
+    assert rows.shape == loop.shape == (8, sum(p.numel() for p in ntk_parameters(net).values()))
+    torch.testing.assert_close(rows, loop, rtol=1e-6, atol=1e-9)
+    with shared_kernels(rows_per_pass=rows_per_pass):  # the path the proxies take (proxy.ntk_rows_per_pass)
+        torch.testing.assert_close(kernel(net, x), ntk_loop(net, x), rtol=1e-6, atol=1e-9)
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    with pytest.raises(ValueError, match="proxy.ntk_rows_per_pass"):
+        ntk_jacobian(net, x, rows_per_pass=0)
 
 
 def test_every_ntk_proxy_runs_and_knows_its_direction():

@@ -83,6 +83,17 @@ def test_lists_replace_the_measured_proxies_on_the_command_line():
     assert ProxyMeasurement(**cfg.proxy).weights == {"naswot": 2.0, "synflow": 1.0}
 
 
+def test_ntk_rows_per_pass_is_checked_and_leaves_the_fingerprint_alone():
+    """It changes how the kernel is computed, not its value, so journals measured either way resume together."""
+    cfg = compose_config("search", "method=random", "evaluator=proxy", "proxy=lga")
+    default = ProxyMeasurement(**cfg.proxy)
+    batched = ProxyMeasurement(**{**cfg.proxy, "ntk_rows_per_pass": 8})
+    assert default.ntk_rows_per_pass == 1 and batched.ntk_rows_per_pass == 8
+    assert batched.settings() == default.settings()
+    with pytest.raises(ConfigError, match="proxy.ntk_rows_per_pass"):
+        ProxyMeasurement(**{**cfg.proxy, "ntk_rows_per_pass": 0})
+
+
 # -- the evaluator ----------------------------------------------------------------------------------
 def proxy_evaluator(tmp_path, *overrides):
     cfg = compose_config("search", "method=random", "evaluator=proxy", "proxy.batch_size=16", *TINY, *overrides)

@@ -46,7 +46,8 @@ class ProxyMeasurement:
     def __init__(self, measure: Sequence[str], weights: Sequence[float] | None = None, also: Sequence[str] = (),
                  batch_size: int = 64,
                  num_batches: int = 1, data_seed: int = 0, bn_mode: str = "train", train: dict | None = None,
-                 device: str = "auto", name: str | None = None, data: str = "train", note: str | None = None):
+                 device: str = "auto", name: str | None = None, data: str = "train", note: str | None = None,
+                 ntk_rows_per_pass: int = 1):
         if bn_mode not in ("train", "eval"):
             raise ConfigError(f"proxy.bn_mode must be train or eval, got {bn_mode!r}")
         if data not in ("train", "val"):
@@ -60,6 +61,10 @@ class ProxyMeasurement:
         self.also = [n for n in also if n not in self.weights]
         self.batch_size, self.num_batches, self.data_seed = int(batch_size), int(num_batches), int(data_seed)
         self.bn_mode, self.device, self.name = bn_mode, device, name
+        if int(ntk_rows_per_pass) < 1:
+            raise ConfigError(f"proxy.ntk_rows_per_pass must be >= 1, got {ntk_rows_per_pass}")
+        # Left out of settings() (the fingerprint): it changes how the kernel is computed, not its value.
+        self.ntk_rows_per_pass = int(ntk_rows_per_pass)
         self.train = {"epochs": 0, "steps": None, "limit_batches": None, "batch_size": 64, "grad_clip": None,
                       "precision": "32-true", "optimizer": {"lr": 0.025, "momentum": 0.9, "weight_decay": 3e-4},
                       **(train or {})}
@@ -79,7 +84,8 @@ class ProxyMeasurement:
         return bool(self.train["epochs"] or self.train["steps"])
 
     def settings(self) -> dict:
-        return {k: v for k, v in vars(self).items() if k not in ("device", "name") and not k.startswith("_")}
+        return {k: v for k, v in vars(self).items()
+                if k not in ("device", "name", "ntk_rows_per_pass") and not k.startswith("_")}
 
     # -- data ---------------------------------------------------------------------------------
     def batches(self, datamodule) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -141,7 +147,7 @@ class ProxyMeasurement:
         device = ("cuda" if torch.cuda.is_available() else "cpu") if self.device == "auto" else self.device
         net.to(device).train(self.bn_mode == "train")
         batches = [(x.to(device), y.to(device)) for x, y in batches]
-        with shared_kernels():  # one NTK per batch for all the NTK proxies
+        with shared_kernels(self.ntk_rows_per_pass):  # one NTK per batch for all the NTK proxies
             return {name: float(np.mean([get_proxy(name)(net, x, y) for x, y in batches])) for name in self.names}
 
     @property

@@ -6,7 +6,8 @@ does in training) with respect to the weight tensors: parameters named ``weight`
 biases and the final classifier excluded. Theta = G G^T (N x N).
 
 With BN in eval mode the rows come from torch.func (a vmap over per-sample gradients, ``chunk_size`` rows at a
-time); with BN in train mode from N backward passes of one batched forward (see ``ntk_jacobian``).
+time); with BN in train mode from backward passes of one batched forward, ``rows_per_pass`` rows per pass
+(see ``ntk_jacobian``).
 """
 
 from __future__ import annotations
@@ -60,16 +61,20 @@ def couples_samples(net: nn.Module) -> bool:
                for m in net.modules())
 
 
-def ntk_jacobian(net: nn.Module, x: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
+def ntk_jacobian(net: nn.Module, x: torch.Tensor, chunk_size: int | None = None,
+                 rows_per_pass: int = 1) -> torch.Tensor:
     """G: N x P, row i = d(sum_c f(x)_ic) / d(weights).
 
     Samples that do not interact (BN in eval mode) get per-sample gradients under vmap, ``chunk_size`` at a
     time: the cost of about one batched forward and backward (32x faster than N backward passes for a batch
     of 64 on a DARTS network). With BN in train mode each row needs a backward pass of the whole batched
-    forward; vectorising those (jacrev) took more than 24 GiB for a batch of 64 on CPU, so the rows come from
-    N backward passes of one forward pass, as in the official code."""
+    forward (below the last BN a row's gradient is dense over the batch), as in the official code;
+    ``rows_per_pass`` > 1 computes that many rows in one batched backward (autograd's ``is_grads_batched``),
+    the same numbers at ~``rows_per_pass`` x the activation-gradient memory. It cannot save arithmetic, only
+    per-pass overhead: on a 2-core CPU a backward's cost per sample does not fall with the batch, and 8 rows
+    per pass were slower than the loop (docs/benchmarks.md); a GPU's may fall (benchmarks/gpu_check.py)."""
     if couples_samples(net):
-        return _rows_by_backward(net, x)
+        return _rows_by_backward(net, x, rows_per_pass)
     params = {k: v.detach() for k, v in ntk_parameters(net).items()}
 
     def logit_sum(weights: dict[str, torch.Tensor], sample: torch.Tensor) -> torch.Tensor:
@@ -79,22 +84,33 @@ def ntk_jacobian(net: nn.Module, x: torch.Tensor, chunk_size: int | None = None)
     return torch.cat([rows[name].reshape(x.shape[0], -1) for name in params], dim=1).detach()
 
 
-def _rows_by_backward(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    params = ntk_parameters(net)
+def _rows_by_backward(net: nn.Module, x: torch.Tensor, rows_per_pass: int = 1) -> torch.Tensor:
+    if rows_per_pass < 1:
+        raise ValueError(f"rows_per_pass must be >= 1 (setting: proxy.ntk_rows_per_pass), got {rows_per_pass}")
+    params = list(ntk_parameters(net).values())
+    n = x.shape[0]
     rows = []
     with batch_statistics_only(net):
         logits = net(x).sum(dim=1)
-        for i in range(x.shape[0]):
-            grads = torch.autograd.grad(logits[i], list(params.values()), retain_graph=i < x.shape[0] - 1,
-                                        allow_unused=True)
-            rows.append(torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
-                                   for g, p in zip(grads, params.values())]))
-    return torch.stack(rows)
+        for start in range(0, n, rows_per_pass):
+            stop = min(start + rows_per_pass, n)
+            last = stop == n
+            if rows_per_pass == 1:  # the official loop
+                grads = torch.autograd.grad(logits[start], params, retain_graph=not last, allow_unused=True)
+                grads = [g.unsqueeze(0) if g is not None else None for g in grads]
+            else:  # rows start..stop-1 at once: one-hot cotangents, a batched backward
+                one_hot = torch.eye(n, dtype=logits.dtype, device=logits.device)[start:stop]
+                grads = torch.autograd.grad(logits, params, one_hot, retain_graph=not last, allow_unused=True,
+                                            is_grads_batched=True)
+            rows.append(torch.cat([(g if g is not None else p.new_zeros(stop - start, *p.shape)).flatten(1)
+                                   for g, p in zip(grads, params)], dim=1))
+    return torch.cat(rows)
 
 
-def empirical_ntk(net: nn.Module, x: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
+def empirical_ntk(net: nn.Module, x: torch.Tensor, chunk_size: int | None = None,
+                  rows_per_pass: int = 1) -> torch.Tensor:
     """Theta = G G^T in float64 (eigenvalues of ill-conditioned kernels need the precision)."""
-    g = ntk_jacobian(net, x, chunk_size).double()
+    g = ntk_jacobian(net, x, chunk_size, rows_per_pass).double()
     return g @ g.T
 
 
@@ -109,15 +125,16 @@ _SHARED = threading.local()  # per thread: the threads executor measures several
 
 
 @contextlib.contextmanager
-def shared_kernels():
+def shared_kernels(rows_per_pass: int = 1):
     """Within this block the NTK of a (network, batch) pair is computed once for every NTK proxy measured on
-    it (ntk_cond, ntk_fro, ntk_mean, ntk_trace, lga); the network must not change meanwhile."""
-    outer = getattr(_SHARED, "kernels", None)
-    _SHARED.kernels = {}
+    it (ntk_cond, ntk_fro, ntk_mean, ntk_trace, lga); the network must not change meanwhile. ``rows_per_pass``:
+    see ``ntk_jacobian``."""
+    outer = getattr(_SHARED, "kernels", None), getattr(_SHARED, "rows_per_pass", 1)
+    _SHARED.kernels, _SHARED.rows_per_pass = {}, rows_per_pass
     try:
         yield
     finally:
-        _SHARED.kernels = outer
+        _SHARED.kernels, _SHARED.rows_per_pass = outer
 
 
 def kernel(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -127,7 +144,7 @@ def kernel(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return empirical_ntk(net, x)
     key = (id(net), id(x), net.training)
     if key not in kernels:
-        kernels[key] = empirical_ntk(net, x)
+        kernels[key] = empirical_ntk(net, x, rows_per_pass=_SHARED.rows_per_pass)
     return kernels[key]
 
 
