@@ -8,13 +8,17 @@ runs in a fresh process, so peak RSS (ru_maxrss) is that configuration's own.
 
 ``--baseline`` times the same mathematics computed the official way instead: every edge on its
 own (lsnas.spaces.darts.reference), NCHW, and an architecture step that back-propagates into all
-parameters (``loss.backward()``) as the official code does. Run both on the same machine at the
-same time for a speed-up that does not depend on how busy the machine is.
+parameters (``loss.backward()``) as the official code does. For second-order DARTS that is the
+official architect.py's unrolled step: a new network built and loaded with the virtual-step weights
+every step, its validation loss back-propagated into every parameter, then the finite-difference
+Hessian-vector product. Run both on the same machine at the same time for a speed-up that does not
+depend on how busy the machine is.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import resource
 import statistics
@@ -28,6 +32,52 @@ METHODS = {
     "pcdarts": ("lsnas.methods.oneshot.PCDARTS", {"order": 1, "partial_channels": 4}),
     "gdas": ("lsnas.methods.oneshot.GDAS", {}),
 }
+
+
+def official_unrolled_gradients(m, w_opt, train: tuple, valid: tuple) -> list:
+    """The second-order architecture gradient as the official architect.py's _backward_step_unrolled computes it,
+    on the reference (per-edge) forward of ``m.supernet``: a new network built and loaded with the virtual-step
+    weights, its validation loss back-propagated into every parameter, then the finite-difference
+    Hessian-vector product on the original network."""
+    import torch
+
+    from lsnas.spaces.darts.reference import reference_forward
+
+    net, (x_w, y_w), (x_a, y_a) = m.supernet, train, valid
+    group = w_opt.param_groups[0]
+    xi, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
+    weights = net.weight_parameters()
+    theta = torch.cat([w.detach().flatten() for w in weights])
+    buffers = [w_opt.state.get(w, {}).get("momentum_buffer") for w in weights]
+    moment = (torch.cat([b.flatten() for b in buffers]) * momentum if all(b is not None for b in buffers)
+              else torch.zeros_like(theta))
+    loss = m.criterion(reference_forward(net, x_w), y_w)
+    dtheta = torch.cat([g.flatten() for g in torch.autograd.grad(loss, weights)]) + wd * theta
+    new_theta = theta - xi * (moment + dtheta)
+    unrolled = copy.deepcopy(net)  # model.new(): a network of the same construction
+    for module in unrolled.modules():  # ... freshly initialised, as the official new() builds it
+        if module is not unrolled and hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+    state, offset = net.state_dict(), 0
+    for name, w in net.named_parameters():
+        if not name.startswith(("alpha_", "beta_")):
+            state[name] = new_theta[offset:offset + w.numel()].view_as(w)
+            offset += w.numel()
+    unrolled.load_state_dict(state)  # the alphas too
+    m.criterion(reference_forward(unrolled, x_a), y_a).backward()
+    d_alpha = [a.grad for a in unrolled.arch_parameters()]
+    vector = [w.grad if w.grad is not None else torch.zeros_like(w) for w in unrolled.weight_parameters()]
+    r = 0.01 / torch.cat([v.flatten() for v in vector]).norm()
+    grads = []
+    for sign in (1, -2):  # w + r v, then w - r v
+        with torch.no_grad():
+            for w, v in zip(weights, vector):
+                w.add_(v, alpha=float(sign * r))
+        grads.append(torch.autograd.grad(m.criterion(reference_forward(net, x_w), y_w), net.arch_parameters()))
+    with torch.no_grad():
+        for w, v in zip(weights, vector):
+            w.add_(v, alpha=float(r))
+    return [da - xi * (gp - gn) / (2 * r) for da, gp, gn in zip(d_alpha, *grads)]
 
 
 def one(method: str, batch: int, steps: int, threads: int, channels_last: bool, baseline: bool = False,
@@ -58,16 +108,19 @@ def one(method: str, batch: int, steps: int, threads: int, channels_last: bool, 
     (x_w, y_w), (x_a, y_a) = data
 
     if baseline:
-        if method not in ("darts1", "pcdarts"):
-            raise SystemExit("--baseline covers the first-order DARTS and PC-DARTS steps")
+        if method == "gdas":
+            raise SystemExit("--baseline covers DARTS (first and second order) and PC-DARTS")
         m.search_forward = lambda x: reference_forward(net, x)
 
     def arch_step():
-        if baseline:  # official: loss.backward() fills every parameter's gradient
+        if baseline and method == "darts2":
+            grads = official_unrolled_gradients(m, w_opt, (x_w, y_w), (x_a, y_a))
+        elif baseline:  # official: loss.backward() fills every parameter's gradient
             a_opt.zero_grad()
             m.criterion(m.search_forward(x_a), y_a).backward()
             return
-        grads = m.arch_gradients(x_w, y_w, x_a, y_a, w_opt)
+        else:
+            grads = m.arch_gradients(x_w, y_w, x_a, y_a, w_opt)
         for p, g in zip(net.arch_parameters(), grads):
             p.grad = g
 
