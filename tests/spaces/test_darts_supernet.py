@@ -143,17 +143,17 @@ def test_every_gradient_has_its_parameters_strides_in_channels_last(partial_k):
     assert not mismatched
 
 
+@pytest.mark.parametrize("fmt", [torch.channels_last, torch.contiguous_format])
 @pytest.mark.parametrize("fuse", [False, True])
 @pytest.mark.parametrize("partial_k", [1, 4])
-def test_cells_keep_a_channels_last_input_channels_last(partial_k, fuse):
+def test_cells_keep_their_inputs_layout(partial_k, fuse, fmt):
     """PC-DARTS's channel shuffle written as view/transpose/reshape returns NCHW: every later cell then ran on
     NCHW activations against channels-last weights, and each convolution converted its input."""
     torch.manual_seed(0)
     net = DartsSupernet(5, (3, 16, 16), init_channels=8, layers=3, partial_k=partial_k,
-                        edge_normalization=partial_k > 1, fuse_edges=fuse).to(memory_format=torch.channels_last)
+                        edge_normalization=partial_k > 1, fuse_edges=fuse).to(memory_format=fmt)
     layouts = []
     for cell in net.cells:
-        cell.register_forward_hook(lambda m, args, out: layouts.append(out.is_contiguous(
-            memory_format=torch.channels_last)))
-    net(torch.randn(2, 3, 16, 16).contiguous(memory_format=torch.channels_last))
+        cell.register_forward_hook(lambda m, args, out: layouts.append(out.is_contiguous(memory_format=fmt)))
+    net(torch.randn(2, 3, 16, 16).contiguous(memory_format=fmt))
     assert layouts == [True] * len(net.cells)

@@ -242,12 +242,15 @@ class SearchCell(nn.Module):
                 op = torch.stack([self.edges[e].reduce.forward_relu_applied(relu) for e in edges], dim=1)
             y = y + w[_INDEX[name]] * op
         if self.partial_k > 1:
-            # Concatenated and shuffled with (edge, channel) innermost, (B, H, W, E, C), so that an NHWC input
-            # gives NHWC node states (in (B, E, C, H, W) order the copies would come out NCHW).
-            rest = state.get("bypass").permute(0, 2, 3, 1).unsqueeze(3).expand(-1, -1, -1, n, -1)
-            y = torch.cat([y.permute(0, 3, 4, 1, 2), rest], dim=4)
-            y = y.unflatten(4, (self.partial_k, -1)).transpose(4, 5).flatten(4, 5)  # channel_shuffle per edge
-            y = y.permute(0, 3, 4, 1, 2)
+            # Concatenated and shuffled in the input's layout, so node states keep it: an NHWC input is handled as
+            # (B, H, W, E, C), channels innermost (in (B, E, C, H, W) order the copies would come out NCHW).
+            nhwc = y.stride(2) == 1
+            frame = (0, 3, 4, 1, 2) if nhwc else (0, 1, 2, 3, 4)  # its own inverse
+            c = 4 if nhwc else 2
+            rest = state.get("bypass").unsqueeze(1).expand(-1, n, -1, -1, -1)
+            y = torch.cat([y.permute(frame), rest.permute(frame)], dim=c)
+            y = y.unflatten(c, (self.partial_k, -1)).transpose(c, c + 1).flatten(c, c + 1)  # channel_shuffle per edge
+            y = y.permute(frame)
         if edge_scales is not None:
             y = edge_scales.index_select(0, index).view(1, n, 1, 1, 1) * y
         return y
