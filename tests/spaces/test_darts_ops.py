@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from lsnas.spaces.darts.ops import PRIMITIVES, FactorizedReduce, SepConv, make_op
+from lsnas.spaces.darts.ops import PRIMITIVES, DilatedConv2d, FactorizedReduce, SepConv, make_op
 
 
 @pytest.mark.parametrize("name", PRIMITIVES)
@@ -33,10 +33,41 @@ def test_op_definitions_follow_darts():
     assert [c.groups for c in convs] == [6, 1, 6, 1]  # depthwise+pointwise, applied twice
     dil = make_op("dil_conv_5x5", 6, 1)
     assert dil[1].dilation == (2, 2) and dil[1].kernel_size == (5, 5)
+    assert isinstance(dil[1], DilatedConv2d)  # the reduction edges' dense computation
     assert make_op("avg_pool_3x3", 6, 1).count_include_pad is False
     assert isinstance(make_op("skip_connect", 6, 1), nn.Identity)
     assert isinstance(make_op("skip_connect", 6, 2), FactorizedReduce)
     assert make_op("none", 6, 1)(torch.ones(1, 6, 4, 4)).abs().sum() == 0
+
+
+@pytest.mark.parametrize(("size", "kernel", "stride", "padding", "dilation", "groups"), [
+    (16, 3, 2, 2, 2, 8),  # dil_conv_3x3 on a reduction edge
+    (16, 5, 2, 4, 2, 8),  # dil_conv_5x5 on a reduction edge
+    (7, 5, 2, 4, 2, 8),  # odd size
+    (9, 3, (2, 1), (2, 1), (2, 1), 1),  # per axis, dense channels
+    (12, 3, 3, 3, 3, 2),
+    (16, 3, 2, 1, 2, 8),  # padding not a multiple of the stride: torch's own kernel
+    (16, 3, 1, 2, 2, 8),  # stride 1
+])
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_dilated_conv_equals_torchs(size, kernel, stride, padding, dilation, groups, memory_format):
+    """A conv whose stride equals its dilation is computed densely on the pixels it reads: same outputs and
+    gradients as nn.Conv2d, with the same parameters."""
+    torch.manual_seed(0)
+    ours = DilatedConv2d(8, 8, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups).double()
+    torch_conv = nn.Conv2d(8, 8, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups).double()
+    torch_conv.load_state_dict(ours.state_dict())
+    x = torch.randn(3, 8, size, size, dtype=torch.float64).contiguous(memory_format=memory_format)
+    x_ours, x_torch = x.clone().requires_grad_(), x.clone().requires_grad_()
+    y = ours(x_ours)
+    expected = torch_conv(x_torch)
+    torch.testing.assert_close(y, expected, rtol=1e-12, atol=1e-12)
+    g = torch.randn_like(expected)
+    y.backward(g)
+    expected.backward(g)
+    torch.testing.assert_close(x_ours.grad, x_torch.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ours.weight.grad, torch_conv.weight.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ours.bias.grad, torch_conv.bias.grad, rtol=1e-12, atol=1e-12)
 
 
 def test_affine_flag_reaches_batchnorm():

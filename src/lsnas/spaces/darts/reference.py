@@ -9,6 +9,7 @@ same numbers, the benchmark times both.
 from __future__ import annotations
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from lsnas.spaces.darts.genotype import CELL_TYPES, NUM_NODES
@@ -20,6 +21,14 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     """PC-DARTS's shuffle as its model_search.py writes it (the result is NCHW whatever x's layout)."""
     b, c, h, w = x.shape
     return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
+
+
+def official_op(op: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """A conv op layer by layer, each convolution as torch's own (a strided dilated conv as the official code
+    runs it, not as lsnas's DilatedConv2d computes it)."""
+    for layer in op:
+        x = nn.Conv2d.forward(layer, x) if isinstance(layer, nn.Conv2d) else layer(x)
+    return x
 
 
 def reference_mixed_op(edge: EdgeOps, x: torch.Tensor, w: torch.Tensor, k: int) -> torch.Tensor:
@@ -37,7 +46,7 @@ def reference_mixed_op(edge: EdgeOps, x: torch.Tensor, w: torch.Tensor, k: int) 
         elif name == "skip_connect":
             outs.append(part if edge.stride == 1 else edge.reduce(part))
         else:
-            outs.append(edge.convs[name](part))  # the full op, its own ReLU included
+            outs.append(official_op(edge.convs[name], part))  # the full op, its own ReLU included
     y = sum(wk * o for wk, o in zip(w, outs))
     if k > 1:
         rest = x[:, c:] if edge.stride == 1 else F.max_pool2d(x[:, c:], 2, 2)

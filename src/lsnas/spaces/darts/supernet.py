@@ -36,7 +36,15 @@ from torch.nn import functional as F
 from lsnas.errors import ConfigError
 from lsnas.spaces.darts.genotype import CELL_TYPES, NUM_EDGES, NUM_NODES
 from lsnas.spaces.darts.networks import imagenet_stems, stack_cells
-from lsnas.spaces.darts.ops import PRIMITIVES, BatchNorm2d, FactorizedReduce, ReLUConvBN, bn_in_nchw, make_op
+from lsnas.spaces.darts.ops import (
+    PRIMITIVES,
+    BatchNorm2d,
+    FactorizedReduce,
+    ReLUConvBN,
+    bn_in_nchw,
+    dilated_conv2d,
+    make_op,
+)
 
 CONV_OPS = ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
 POOL_OPS = ("max_pool_3x3", "avg_pool_3x3")
@@ -82,7 +90,7 @@ def parallel_sequential(stacks: list[nn.Sequential], x: torch.Tensor, start: int
             x = F.relu(x)
         elif isinstance(m, nn.Conv2d):
             weight = torch.cat([layer.weight for layer in layers])
-            x = F.conv2d(x, weight, None, m.stride, m.padding, m.dilation, m.groups * e)
+            x = dilated_conv2d(x, weight, None, m.stride, m.padding, m.dilation, m.groups * e)
         elif isinstance(m, nn.BatchNorm2d):
             x = parallel_batch_norm(list(layers), x)
         else:
