@@ -234,8 +234,9 @@ class SearchCell(nn.Module):
         """The mixed ops of ``edges`` (all reading ``state``), stacked: (B, E, C, H, W)."""
         n = len(edges)
         index = torch.tensor(edges, device=weights.device)
-        w = weights.index_select(0, index).t().reshape(len(PRIMITIVES), 1, n, 1, 1, 1)  # per op, per edge
+        w = weights.index_select(0, index).t()  # (op, edge)
         relu = state.get("relu")
+        rows = _EdgeRows(relu)
         side_by_side = repeat_channels(relu, n)  # (B, E*C, H, W): edge e reads channels e*C .. (e+1)*C
         y = 0
         for name in PRIMITIVES[1:]:  # official order; 'none' adds exactly zero
@@ -248,21 +249,47 @@ class SearchCell(nn.Module):
                 op = state.part.unsqueeze(1)
             else:
                 op = torch.stack([self.edges[e].reduce.forward_relu_applied(relu) for e in edges], dim=1)
-            y = y + w[_INDEX[name]] * op
+            y = y + rows.weigh(op, w[_INDEX[name]])
+        y = rows.unflatten(y)
         if self.partial_k > 1:
             # Concatenated and shuffled in the input's layout, so node states keep it: an NHWC input is handled as
             # (B, H, W, E, C), channels innermost (in (B, E, C, H, W) order the copies would come out NCHW).
-            nhwc = y.stride(2) == 1
-            frame = (0, 3, 4, 1, 2) if nhwc else (0, 1, 2, 3, 4)  # its own inverse
-            c = 4 if nhwc else 2
+            frame = (0, 3, 4, 1, 2) if rows.nhwc else (0, 1, 2, 3, 4)  # its own inverse
+            c = 4 if rows.nhwc else 2
             # channel_shuffle(cat([y, bypass]), K) puts channel j of the i-th C/K-channel group at j*K + i: one
             # interleaving stack of y and the bypass's groups (a cat then a transposed copy took 1.4-1.7x longer)
             rest = state.get("bypass").unsqueeze(1).expand(-1, n, -1, -1, -1).permute(frame)
             y = y.permute(frame)
             y = torch.stack([y, *rest.split(y.shape[c], dim=c)], dim=c + 1).flatten(c, c + 1).permute(frame)
         if edge_scales is not None:
-            y = edge_scales.index_select(0, index).view(1, n, 1, 1, 1) * y
+            y = rows.unflatten(rows.weigh(y, edge_scales.index_select(0, index)))
         return y
+
+
+class _EdgeRows:
+    """Per-edge weighting of stacked edge outputs (B, E, C, H, W), computed on them as one row per sample in memory
+    order (channels-last: H, W, E, C) against a weight materialised in the same order. PyTorch's CPU kernels for a
+    broadcast (1, E, 1, 1, 1) weight run inner loops of C (4-16) elements, and the weight's gradient, a sum that
+    keeps the edge dimension, was as slow: the weighting with its backward took 1.3-5x longer."""
+
+    def __init__(self, like: torch.Tensor):
+        self.nhwc = like.stride(1) == 1 and like.shape[1] > 1  # (B, C, H, W) channels-last
+        self.shape: tuple[int, ...] = ()  # (B, E, C, H, W) of the last weighted outputs
+
+    def weigh(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """``w[e] * x[:, e]`` for every edge ``e`` (rows (B, H*W*E*C) in channels-last); ``x`` (B, E or 1, C, H, W)."""
+        b, _, c, h, width = x.shape
+        n = w.numel()
+        self.shape = (b, n, c, h, width)
+        if not self.nhwc:  # NCHW: inner loops run over H*W already
+            return w.view(1, n, 1, 1, 1) * x
+        x = x.expand(self.shape)  # an input shared by all edges (pool, skip) is copied E times by reshape
+        return w.view(1, n, 1).expand(h * width, n, c).reshape(1, -1) * x.permute(0, 3, 4, 1, 2).reshape(b, -1)
+
+    def unflatten(self, rows: torch.Tensor) -> torch.Tensor:
+        """Rows back to (B, E, C, H, W) (a view)."""
+        b, n, c, h, width = self.shape
+        return rows.view(b, h, width, n, c).permute(0, 3, 4, 1, 2) if self.nhwc else rows
 
 
 class DartsSupernet(nn.Module):
