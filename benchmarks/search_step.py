@@ -3,7 +3,8 @@
     python benchmarks/search_step.py                 # the table: 4 methods x batch 32, 64
     python benchmarks/search_step.py --threads 2 --steps 3 --batch 32 --methods darts1
 
-CIFAR resolution (32x32), supernet C=16 with 8 cells, 10 classes, random data. Each configuration
+CIFAR resolution (32x32), supernet C=16 with 8 cells, 10 classes, random data (``--network imagenet``: the ImageNet
+supernet, PC-DARTS's stems, 224x224, 1000 classes). Each configuration
 runs in a fresh process, so peak RSS (ru_maxrss) is that configuration's own.
 
 ``--baseline`` times the same mathematics computed the official way instead: every edge on its
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import time
 
+NETWORKS = {"cifar": (10, 32), "imagenet": (1000, 224)}  # classes, input size
 METHODS = {
     "darts1": ("lsnas.methods.oneshot.DARTS", {"order": 1}),
     "darts2": ("lsnas.methods.oneshot.DARTS", {"order": 2}),
@@ -81,7 +83,7 @@ def official_unrolled_gradients(m, w_opt, train: tuple, valid: tuple) -> list:
 
 
 def one(method: str, batch: int, steps: int, threads: int, channels_last: bool, baseline: bool = False,
-        fuse_edges: bool | None = None) -> dict:
+        fuse_edges: bool | None = None, network: str = "cifar") -> dict:
     import torch
     from hydra.utils import get_class
 
@@ -92,8 +94,9 @@ def one(method: str, batch: int, steps: int, threads: int, channels_last: bool, 
     target, kwargs = METHODS[method]
     if fuse_edges is None:  # the method's config default
         fuse_edges = method == "pcdarts"
-    space = {"name": "darts", "network": "cifar", "init_channels": 16, "layers": 8}
-    m = get_class(target)(num_classes=10, input_shape=(3, 32, 32), space=space,
+    space = {"name": "darts", "network": network, "init_channels": 16, "layers": 8}
+    classes, size = NETWORKS[network]
+    m = get_class(target)(num_classes=classes, input_shape=(3, size, size), space=space,
                           w_optimizer=lambda p: torch.optim.SGD(p, lr=0.025, momentum=0.9, weight_decay=3e-4),
                           a_optimizer=lambda p: torch.optim.Adam(p, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3),
                           channels_last=channels_last, fuse_edges=fuse_edges, **kwargs)
@@ -103,7 +106,7 @@ def one(method: str, batch: int, steps: int, threads: int, channels_last: bool, 
     net = m.supernet
     w_opt = torch.optim.SGD(net.weight_parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
     a_opt = torch.optim.Adam(net.arch_parameters(), lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
-    data = [(torch.randn(batch, 3, 32, 32).contiguous(memory_format=fmt), torch.randint(0, 10, (batch,)))
+    data = [(torch.randn(batch, 3, size, size).contiguous(memory_format=fmt), torch.randint(0, classes, (batch,)))
             for _ in range(2)]
     (x_w, y_w), (x_a, y_a) = data
 
@@ -157,23 +160,26 @@ def main() -> None:
     ap.add_argument("--baseline", action="store_true", help="the official per-edge computation (NCHW)")
     ap.add_argument("--fuse-edges", choices=["default", "on", "off"], default="default",
                     help="method.module.fuse_edges (default: the method's config, on for PC-DARTS only)")
+    ap.add_argument("--network", choices=list(NETWORKS), default="cifar",
+                    help="the supernet: CIFAR (32 px, 10 classes) or ImageNet (PC-DARTS's stems, 224 px, 1000 classes)")
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         print(json.dumps(one(args.methods[0], args.batch[0], args.steps, args.threads,
                              not (args.contiguous or args.baseline), args.baseline,
-                             {"default": None, "on": True, "off": False}[args.fuse_edges])))
+                             {"default": None, "on": True, "off": False}[args.fuse_edges], args.network)))
         return
     layout = "official per-edge computation, NCHW" if args.baseline else "NCHW" if args.contiguous else "channels_last"
     layout += f", fuse_edges {args.fuse_edges}" if not args.baseline else ""
-    print(f"{args.threads} threads, {layout}, median of {args.steps} steps after one warm-up step")
+    print(f"{args.network} supernet, {args.threads} threads, {layout}, "
+          f"median of {args.steps} steps after one warm-up step")
     print(f"{'method':8s} {'batch':>5s} {'s/step':>8s} {'min s':>8s} {'peak RSS GB':>12s}")
     for method in args.methods:
         for batch in args.batch:
             cmd = [sys.executable, __file__, "--one", "--methods", method, "--batch", str(batch),
                    "--steps", str(args.steps), "--threads", str(args.threads)]
             cmd += ["--contiguous"] * args.contiguous + ["--baseline"] * args.baseline
-            cmd += ["--fuse-edges", args.fuse_edges]
+            cmd += ["--fuse-edges", args.fuse_edges, "--network", args.network]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
             r = json.loads(out)
             print(f"{method:8s} {batch:5d} {r['s_per_step']:8.2f} {r['min_s']:8.2f} {r['peak_rss_gb']:12.2f}",
