@@ -4,8 +4,8 @@
     python benchmarks/search_step.py --threads 2 --steps 3 --batch 32 --methods darts1
 
 CIFAR resolution (32x32), supernet C=16 with 8 cells, 10 classes, random data (``--network imagenet``: the ImageNet
-supernet, PC-DARTS's stems, 224x224, 1000 classes). Each configuration
-runs in a fresh process, so peak RSS (ru_maxrss) is that configuration's own.
+supernet, PC-DARTS's stems, 224x224, 1000 classes). Each configuration runs in a fresh process, so peak RSS
+(ru_maxrss) is that configuration's own.
 
 ``--baseline`` times the same mathematics computed the official way instead: every edge on its
 own (lsnas.spaces.darts.reference), NCHW, and an architecture step that back-propagates into all
