@@ -2,7 +2,15 @@ import pytest
 import torch
 from torch import nn
 
-from lsnas.spaces.darts.ops import PRIMITIVES, DilatedConv2d, FactorizedReduce, SepConv, make_op
+from lsnas.spaces.darts.ops import (
+    PRIMITIVES,
+    DilatedConv2d,
+    FactorizedReduce,
+    SepConv,
+    _merge_phases,
+    _split_phases,
+    make_op,
+)
 
 
 @pytest.mark.parametrize("name", PRIMITIVES)
@@ -47,12 +55,16 @@ def test_op_definitions_follow_darts():
     (9, 3, (2, 1), (2, 1), (2, 1), 1),  # per axis, dense channels
     (12, 3, 3, 3, 3, 2),
     (16, 3, 2, 1, 2, 8),  # padding not a multiple of the stride: torch's own kernel
-    (16, 3, 1, 2, 2, 8),  # stride 1
+    (16, 3, 1, 2, 2, 8),  # dil_conv_3x3 on a normal edge: phases in channels-last
+    (16, 5, 1, 4, 2, 8),  # dil_conv_5x5 on a normal edge
+    (12, 3, 1, (2, 3), (2, 3), 1),  # phases per axis, dense channels
+    (7, 3, 1, 2, 2, 8),  # odd size: torch's own kernel
+    (16, 3, 1, 1, 2, 8),  # padding not a multiple of the dilation: torch's own kernel
 ])
 @pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
 def test_dilated_conv_equals_torchs(size, kernel, stride, padding, dilation, groups, memory_format):
-    """A conv whose stride equals its dilation is computed densely on the pixels it reads: same outputs and
-    gradients as nn.Conv2d, with the same parameters."""
+    """A conv whose stride equals its dilation is computed densely on the pixels it reads, and a stride-1 dilated
+    one densely on each phase: same outputs, output strides and gradients as nn.Conv2d, with the same parameters."""
     torch.manual_seed(0)
     ours = DilatedConv2d(8, 8, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups).double()
     torch_conv = nn.Conv2d(8, 8, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups).double()
@@ -62,12 +74,22 @@ def test_dilated_conv_equals_torchs(size, kernel, stride, padding, dilation, gro
     y = ours(x_ours)
     expected = torch_conv(x_torch)
     torch.testing.assert_close(y, expected, rtol=1e-12, atol=1e-12)
+    assert y.stride() == expected.stride()
     g = torch.randn_like(expected)
     y.backward(g)
     expected.backward(g)
     torch.testing.assert_close(x_ours.grad, x_torch.grad, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(ours.weight.grad, torch_conv.weight.grad, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(ours.bias.grad, torch_conv.bias.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_phase_split_round_trip_and_layout():
+    """Phase (a, b) of sample n sits at batch index (a*dw + b)*N + n, channels-last, and merging inverts it."""
+    x = torch.randn(3, 5, 8, 6).contiguous(memory_format=torch.channels_last)
+    phases = _split_phases(x, 2, 3)
+    assert phases.shape == (18, 5, 4, 2) and phases.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(phases[(1 * 3 + 2) * 3 + 1], x[1, :, 1::2, 2::3], rtol=0, atol=0)
+    assert torch.equal(_merge_phases(phases, 2, 3), x)
 
 
 def test_affine_flag_reaches_batchnorm():
