@@ -14,6 +14,11 @@ official architect.py's unrolled step: a new network built and loaded with the v
 every step, its validation loss back-propagated into every parameter, then the finite-difference
 Hessian-vector product. Run both on the same machine at the same time for a speed-up that does not
 depend on how busy the machine is.
+
+``--paired`` runs the official way and lsnas in one process, alternating their steps, and prints the median of
+the per-pair speed-ups: on a shared machine whose speed drifts between runs, the least noisy comparison.
+
+    python benchmarks/search_step.py --paired --methods darts1 darts2 pcdarts --batch 32 --steps 5
 """
 
 from __future__ import annotations
@@ -82,14 +87,14 @@ def official_unrolled_gradients(m, w_opt, train: tuple, valid: tuple) -> list:
     return [da - xi * (gp - gn) / (2 * r) for da, gp, gn in zip(d_alpha, *grads)]
 
 
-def one(method: str, batch: int, steps: int, threads: int, channels_last: bool, baseline: bool = False,
-        fuse_edges: bool | None = None, network: str = "cifar") -> dict:
+def make_step(method: str, batch: int, channels_last: bool, baseline: bool = False, fuse_edges: bool | None = None,
+              network: str = "cifar"):
+    """The search step of ``method`` on a fresh supernet (seed 0) and two fixed random batches, as a closure."""
     import torch
     from hydra.utils import get_class
 
     from lsnas.spaces.darts.reference import reference_forward
 
-    torch.set_num_threads(threads)
     torch.manual_seed(0)
     target, kwargs = METHODS[method]
     if fuse_edges is None:  # the method's config default
@@ -138,16 +143,44 @@ def one(method: str, batch: int, steps: int, threads: int, channels_last: bool, 
         torch.nn.utils.clip_grad_norm_(net.weight_parameters(), 5.0)
         w_opt.step()
 
+    return step
+
+
+def timed(step) -> float:
+    t = time.perf_counter()
+    step()
+    return time.perf_counter() - t
+
+
+def one(method: str, batch: int, steps: int, threads: int, channels_last: bool, baseline: bool = False,
+        fuse_edges: bool | None = None, network: str = "cifar") -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    step = make_step(method, batch, channels_last, baseline, fuse_edges, network)
     step()  # warm-up (allocator, oneDNN primitive caches, momentum buffers for order 2)
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t)
+    times = [timed(step) for _ in range(steps)]
     return {"method": method, "batch": batch, "threads": threads, "channels_last": channels_last, "baseline": baseline,
             "fuse_edges": fuse_edges,
             "s_per_step": statistics.median(times), "min_s": min(times),
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2}
+
+
+def paired(method: str, batch: int, steps: int, threads: int, channels_last: bool, fuse_edges: bool | None,
+           network: str) -> dict:
+    """The official way and lsnas in one process, their steps alternated: each pair of steps sees the same machine
+    state, so the ratio of a pair is a speed-up that does not drift with the machine's load. No per-way memory."""
+    import torch
+
+    torch.set_num_threads(threads)
+    official = make_step(method, batch, False, True, None, network)
+    ours = make_step(method, batch, channels_last, False, fuse_edges, network)
+    official(), ours()  # warm-up
+    pairs = [(timed(official), timed(ours)) for _ in range(steps)]
+    ratios = [a / b for a, b in pairs]
+    return {"method": method, "batch": batch, "official_s": statistics.median(a for a, _ in pairs),
+            "lsnas_s": statistics.median(b for _, b in pairs), "speedup_median": statistics.median(ratios),
+            "speedup_min": min(ratios), "speedup_max": max(ratios)}
 
 
 def main() -> None:
@@ -162,8 +195,23 @@ def main() -> None:
                     help="method.module.fuse_edges (default: the method's config, on for PC-DARTS only)")
     ap.add_argument("--network", choices=list(NETWORKS), default="cifar",
                     help="the supernet: CIFAR (32 px, 10 classes) or ImageNet (PC-DARTS's stems, 224 px, 1000 classes)")
+    ap.add_argument("--paired", action="store_true",
+                    help="the official way and lsnas alternated step by step in one process per configuration: "
+                         "per-pair speed-ups (median, min, max), no memory figures")
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.paired:
+        print(f"{args.network} supernet, {args.threads} threads, official way (NCHW, per edge) and lsnas "
+              f"({'NCHW' if args.contiguous else 'channels_last'}, fuse_edges {args.fuse_edges}) alternated, "
+              f"{args.steps} pairs after one warm-up pair")
+        print(f"{'method':8s} {'batch':>5s} {'official s':>11s} {'lsnas s':>8s} {'speed-up':>9s} {'min-max':>11s}")
+        for method in args.methods:
+            for batch in args.batch:
+                r = paired(method, batch, args.steps, args.threads, not args.contiguous,
+                           {"default": None, "on": True, "off": False}[args.fuse_edges], args.network)
+                print(f"{method:8s} {batch:5d} {r['official_s']:11.2f} {r['lsnas_s']:8.2f} {r['speedup_median']:8.2f}x "
+                      f"{r['speedup_min']:5.2f}-{r['speedup_max']:.2f}", flush=True)
+        return
     if args.one:
         print(json.dumps(one(args.methods[0], args.batch[0], args.steps, args.threads,
                              not (args.contiguous or args.baseline), args.baseline,

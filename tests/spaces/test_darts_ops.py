@@ -7,8 +7,10 @@ from lsnas.spaces.darts.ops import (
     DilatedConv2d,
     FactorizedReduce,
     SepConv,
-    _merge_phases,
-    _split_phases,
+    _fold_column_phases,
+    _merge_row_phases,
+    _split_row_phases,
+    _unfold_column_phases,
     make_op,
 )
 
@@ -58,7 +60,9 @@ def test_op_definitions_follow_darts():
     (16, 3, 1, 2, 2, 8),  # dil_conv_3x3 on a normal edge: phases in channels-last
     (16, 5, 1, 4, 2, 8),  # dil_conv_5x5 on a normal edge
     (12, 3, 1, (2, 3), (2, 3), 1),  # phases per axis, dense channels
+    (12, 3, 1, (0, 2), (1, 2), 2),  # column phases only
     (7, 3, 1, 2, 2, 8),  # odd size: torch's own kernel
+    (8, 5, 1, 4, 2, 8),  # phases smaller than the kernel: torch's own kernel
     (16, 3, 1, 1, 2, 8),  # padding not a multiple of the dilation: torch's own kernel
 ])
 @pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
@@ -69,6 +73,7 @@ def test_dilated_conv_equals_torchs(size, kernel, stride, padding, dilation, gro
     ours = DilatedConv2d(8, 8, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups).double()
     torch_conv = nn.Conv2d(8, 8, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups).double()
     torch_conv.load_state_dict(ours.state_dict())
+    ours, torch_conv = ours.to(memory_format=memory_format), torch_conv.to(memory_format=memory_format)
     x = torch.randn(3, 8, size, size, dtype=torch.float64).contiguous(memory_format=memory_format)
     x_ours, x_torch = x.clone().requires_grad_(), x.clone().requires_grad_()
     y = ours(x_ours)
@@ -81,15 +86,20 @@ def test_dilated_conv_equals_torchs(size, kernel, stride, padding, dilation, gro
     torch.testing.assert_close(x_ours.grad, x_torch.grad, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(ours.weight.grad, torch_conv.weight.grad, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(ours.bias.grad, torch_conv.bias.grad, rtol=1e-12, atol=1e-12)
+    assert ours.weight.grad.stride() == ours.weight.stride()  # as DDP's buckets need
 
 
-def test_phase_split_round_trip_and_layout():
-    """Phase (a, b) of sample n sits at batch index (a*dw + b)*N + n, channels-last, and merging inverts it."""
+def test_phase_folds_round_trip_and_layout():
+    """Column phases are a view as channels (b*C + c), row phases a copy into the batch (a*N + n); both invert."""
     x = torch.randn(3, 5, 8, 6).contiguous(memory_format=torch.channels_last)
-    phases = _split_phases(x, 2, 3)
-    assert phases.shape == (18, 5, 4, 2) and phases.is_contiguous(memory_format=torch.channels_last)
-    torch.testing.assert_close(phases[(1 * 3 + 2) * 3 + 1], x[1, :, 1::2, 2::3], rtol=0, atol=0)
-    assert torch.equal(_merge_phases(phases, 2, 3), x)
+    columns = _fold_column_phases(x, 3)
+    assert columns.shape == (3, 15, 8, 2) and columns.data_ptr() == x.data_ptr()
+    assert columns.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(columns[:, 2 * 5 + 4], x[:, 4, :, 2::3])
+    rows = _split_row_phases(columns, 2)
+    assert rows.shape == (6, 15, 4, 2) and rows.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(rows[1 * 3 + 2], columns[2, :, 1::2])
+    assert torch.equal(_unfold_column_phases(_merge_row_phases(rows, 2), 3), x)
 
 
 def test_affine_flag_reaches_batchnorm():

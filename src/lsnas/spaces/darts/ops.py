@@ -53,17 +53,19 @@ class ReLUConvBN(nn.Sequential):
 
 def dilated_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: tuple[int, int],
                    padding: tuple[int, int], dilation: tuple[int, int], groups: int) -> torch.Tensor:
-    """``F.conv2d``, computed as dense convolutions where oneDNN's dilated kernels are slow; the same products
-    summed, bitwise equal on CPU.
+    """``F.conv2d``, computed as dense convolutions where oneDNN's dilated kernels are slow: the same products, the
+    same outputs bitwise on CPU (the weight gradient sums in another order).
 
     - A convolution whose stride equals its dilation, padded by a multiple of it, reads only every stride-th pixel:
       it is a stride-1, undilated convolution of those pixels. oneDNN's strided dilated kernels are 4-10x slower
       than its dense ones on the shapes of DARTS's dil_conv ops on reduction edges (forward and backward, CPU,
       channels-last or not).
-    - A stride-1 convolution with dilation d (padded by a multiple of d, on sides divisible by d) combines pixels of
-      one d x d phase only: it is a dense convolution of each phase, the phases folded into the batch. In
-      channels-last, oneDNN's dilated depthwise weight gradient is 10-40x its dense one, so with the two phase copies
-      the forward and full backward are ~3x faster on normal edges; the backward to the input alone is about even."""
+    - A stride-1 convolution with dilation (dh, dw), padded by multiples of them, on sides divisible by them,
+      combines pixels of one phase only. In channels-last memory the dw column phases are a free view as dw x more
+      channels (a grouped conv with the weight repeated), and the dh row phases one copy of whole rows into the
+      batch: a dense convolution. oneDNN's dilated depthwise weight gradient is 10-40x its dense one: on DARTS's
+      normal-edge dil_conv shapes the forward with the full backward is 2.5-3.3x faster (benchmarks/dilated_conv.py);
+      the backward to the input alone (an architecture step) 1.2x faster, but 2x slower at 16 channels, 32 px, 3x3."""
     if not isinstance(padding, tuple) or not all(p % d == 0 for p, d in zip(padding, dilation)):
         return F.conv2d(x, weight, bias, stride, padding, dilation, groups)
     dense_padding = (padding[0] // dilation[0], padding[1] // dilation[1])
@@ -71,31 +73,61 @@ def dilated_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
         sh, sw = stride
         read = x[:, :, ::sh, ::sw].clone(memory_format=torch.preserve_format)  # oneDNN reorders a strided view slower
         return F.conv2d(read, weight, bias, 1, dense_padding, 1, groups)
-    if (stride == (1, 1) and max(dilation) > 1 and _channels_last(x)
-            and x.shape[2] % dilation[0] == 0 and x.shape[3] % dilation[1] == 0):
-        phases = F.conv2d(_split_phases(x, *dilation), weight, bias, 1, dense_padding, 1, groups)
-        return _merge_phases(phases, *dilation)
+    if stride == (1, 1) and max(dilation) > 1 and _channels_last(x) and _phases_fit(x.shape[2:], weight.shape[2:],
+                                                                                 dilation):
+        dh, dw = dilation
+        rows = _split_row_phases(_fold_column_phases(x, dw), dh)
+        # Repeated through an identity view, whose backward returns the gradient in the parameter's own strides
+        # (DDP's buckets require them); repeat's alone comes back NCHW.
+        weights = weight.as_strided(weight.shape, weight.stride()).repeat(dw, 1, 1, 1)
+        y = F.conv2d(rows, weights, None if bias is None else bias.repeat(dw), 1, dense_padding, 1, groups * dw)
+        return _unfold_column_phases(_merge_row_phases(y, dh), dw)
     return F.conv2d(x, weight, bias, stride, padding, dilation, groups)
+
+
+def _phases_fit(size, kernel, dilation) -> bool:
+    """Whether the sides split into whole phases no smaller than the kernel (oneDNN's dense kernels are slow on
+    images smaller than the kernel: 64 channels at 8 px, 5x5, is no faster as 4 px phases)."""
+    return all(s % d == 0 and s // d >= k for s, k, d in zip(size, kernel, dilation))
 
 
 def _channels_last(x: torch.Tensor) -> bool:
     return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
-def _split_phases(x: torch.Tensor, dh: int, dw: int) -> torch.Tensor:
-    """(N, C, H, W) channels-last -> (dh*dw*N, C, H/dh, W/dw) channels-last: phase (a, b), sample n at batch index
-    (a*dw + b)*N + n holds x[n, :, a::dh, b::dw]. One copy."""
+def _fold_column_phases(x: torch.Tensor, d: int) -> torch.Tensor:
+    """(N, C, H, W) channels-last -> (N, d*C, H, W/d), a view: channel b*C + c of column q is x[:, c, :, q*d + b]."""
+    if d == 1:
+        return x
     n, c, h, w = x.shape
-    rows = x.permute(0, 2, 3, 1).reshape(n, h // dh, dh, w // dw, dw, c).permute(2, 4, 0, 1, 3, 5)
-    return rows.reshape(dh * dw * n, h // dh, w // dw, c).permute(0, 3, 1, 2)
+    return x.permute(0, 2, 3, 1).reshape(n, h, w // d, d * c).permute(0, 3, 1, 2)
 
 
-def _merge_phases(y: torch.Tensor, dh: int, dw: int) -> torch.Tensor:
-    """The inverse of :func:`_split_phases` (on its layout): one copy back to (N, C, H, W) channels-last."""
+def _unfold_column_phases(y: torch.Tensor, d: int) -> torch.Tensor:
+    """The inverse of :func:`_fold_column_phases`."""
+    if d == 1:
+        return y
+    n, c, h, w = y.shape
+    return y.permute(0, 2, 3, 1).reshape(n, h, w * d, c // d).permute(0, 3, 1, 2)
+
+
+def _split_row_phases(x: torch.Tensor, d: int) -> torch.Tensor:
+    """(N, C, H, W) channels-last -> (d*N, C, H/d, W) channels-last, one copy of whole rows: batch index a*N + n
+    holds x[n, :, a::d]."""
+    if d == 1:
+        return x
+    n, c, h, w = x.shape
+    rows = x.permute(0, 2, 3, 1).reshape(n, h // d, d, w, c).permute(2, 0, 1, 3, 4)
+    return rows.reshape(d * n, h // d, w, c).permute(0, 3, 1, 2)
+
+
+def _merge_row_phases(y: torch.Tensor, d: int) -> torch.Tensor:
+    """The inverse of :func:`_split_row_phases`."""
+    if d == 1:
+        return y
     b, c, h, w = y.shape
-    n = b // (dh * dw)
-    rows = y.permute(0, 2, 3, 1).reshape(dh, dw, n, h, w, c).permute(2, 3, 0, 4, 1, 5)
-    return rows.reshape(n, h * dh, w * dw, c).permute(0, 3, 1, 2)
+    rows = y.permute(0, 2, 3, 1).reshape(d, b // d, h, w, c).permute(1, 2, 0, 3, 4)
+    return rows.reshape(b // d, h * d, w, c).permute(0, 3, 1, 2)
 
 
 class DilatedConv2d(nn.Conv2d):
