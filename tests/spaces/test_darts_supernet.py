@@ -6,23 +6,26 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from lsnas.spaces.darts import ops, supernet
 from lsnas.spaces.darts.genotype import CELL_TYPES
 from lsnas.spaces.darts.ops import PRIMITIVES
 from lsnas.spaces.darts.reference import reference_forward
 from lsnas.spaces.darts.supernet import DartsSupernet
 
 
+@pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last])
 @pytest.mark.parametrize("fuse", [False, True])
 @pytest.mark.parametrize("network, partial_k, edge_norm, size",
                          [("cifar", 1, False, 16), ("cifar", 4, True, 16), ("imagenet", 2, True, 64)])
-def test_shared_work_forward_matches_the_straightforward_one(network, partial_k, edge_norm, size, fuse):
+def test_shared_work_forward_matches_the_straightforward_one(network, partial_k, edge_norm, size, fuse, fmt):
     torch.manual_seed(0)
     net = DartsSupernet(5, (3, size, size), init_channels=8, layers=4, partial_k=partial_k,
                         edge_normalization=edge_norm, network=network, fuse_edges=fuse).double()
+    net.to(memory_format=fmt)
     with torch.no_grad():
         for p in net.arch_parameters():
             p.normal_(0, 1)
-    x = torch.randn(4, 3, size, size, dtype=torch.float64)
+    x = torch.randn(4, 3, size, size, dtype=torch.float64).contiguous(memory_format=fmt)
     y = torch.randint(0, 5, (4,))
     outs, grads = [], []
     for forward in (net, lambda inp: reference_forward(net, inp)):
@@ -35,6 +38,26 @@ def test_shared_work_forward_matches_the_straightforward_one(network, partial_k,
     assert grads[0].keys() == grads[1].keys()
     for name in grads[0]:
         torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-9, atol=1e-12, msg=name)
+
+
+def test_dilated_convs_of_one_state_share_its_phase_split(monkeypatch):
+    """In channels-last, the normal edges' dil_conv ops run by phases, and the ReLU of a state is split into phases
+    once for all of them, not once per op."""
+    calls = {"split": 0, "conv": 0}
+
+    def counted(name, f):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return f(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(supernet, "split_phases", counted("split", supernet.split_phases))
+    monkeypatch.setattr(ops, "conv_phases", counted("conv", ops.conv_phases))
+    net = DartsSupernet(5, (3, 16, 16), init_channels=8, layers=3).to(memory_format=torch.channels_last)
+    net(torch.randn(2, 3, 16, 16).contiguous(memory_format=torch.channels_last))
+    # The normal cell at 16 px: 14 edges with two dil_conv ops each read 5 stride-1 states
+    assert calls["split"] >= 5 and calls["conv"] >= 28
+    assert calls["conv"] >= 2 * calls["split"]
 
 
 def test_gdas_computes_only_the_sampled_op_and_still_trains_alphas():

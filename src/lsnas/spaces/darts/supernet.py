@@ -9,7 +9,8 @@ by a non-affine BN, as in the official ``model_search.py``. Three variants of th
 - GDAS: hard one-hot weights; only the sampled op is computed.
 
 Work that is the same for every edge reading a state is done once per state: the ReLU that
-starts every conv op (and factorized reduce), pooling + non-affine BN (parameter-free, so equal
+starts every conv op (and factorized reduce), the phase split of that ReLU for the dilated convs
+computed by phases (``ops.dilated_conv2d``), pooling + non-affine BN (parameter-free, so equal
 across edges in training mode), the partial-channel slices. 'none' contributes exactly zero and
 is skipped. The sums run in the official order, so results match the straightforward
 per-edge computation (tests/spaces/test_darts_supernet.py). An NHWC input stays NHWC through every
@@ -39,11 +40,13 @@ from lsnas.spaces.darts.networks import imagenet_stems, stack_cells
 from lsnas.spaces.darts.ops import (
     PRIMITIVES,
     BatchNorm2d,
+    DilatedConv2d,
     FactorizedReduce,
     ReLUConvBN,
     bn_in_nchw,
     dilated_conv2d,
     make_op,
+    split_phases,
 )
 
 CONV_OPS = ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
@@ -107,9 +110,15 @@ class EdgeOps(nn.Module):
         self.convs = nn.ModuleDict({name: make_op(name, channels, stride, affine=False) for name in CONV_OPS})
         self.reduce = FactorizedReduce(channels, channels, affine=False) if stride == 2 else None
 
-    def conv(self, name: str, relu_x: torch.Tensor) -> torch.Tensor:
-        y = relu_x
-        for m in islice(self.convs[name], 1, None):  # its leading ReLU was applied once, shared
+    def conv(self, name: str, state: _InputState) -> torch.Tensor:
+        layers = self.convs[name]
+        first = layers[1]  # its leading ReLU was applied once, shared
+        relu = state.get("relu")
+        if isinstance(first, DilatedConv2d) and first.by_phases(relu):  # the phases shared too
+            y = first(relu, state.get(("phases", first.dilation)))
+        else:
+            y = first(relu)
+        for m in islice(layers, 2, None):
             y = m(y)
         return y
 
@@ -122,9 +131,9 @@ class _InputState:
         c_part = x.shape[1] // cell.partial_k
         self.part = x if cell.partial_k == 1 else x[:, :c_part]
         self.rest = None if cell.partial_k == 1 else x[:, c_part:]
-        self._cache: dict[str, torch.Tensor] = {}
+        self._cache: dict[str | tuple, torch.Tensor] = {}
 
-    def get(self, name: str) -> torch.Tensor:
+    def get(self, name: str | tuple) -> torch.Tensor:
         if name not in self._cache:
             self._cache[name] = self._compute(name)
         return self._cache[name]
@@ -132,6 +141,8 @@ class _InputState:
     def _compute(self, name: str) -> torch.Tensor:
         if name == "relu":
             return F.relu(self.part)
+        if name[0] == "phases":  # ("phases", dilation): of the ReLU, for the dilated convs that take them
+            return split_phases(self.get("relu"), name[1])
         if name in POOL_OPS:
             pool = (F.max_pool2d(self.part, 3, self.stride, 1) if name == "max_pool_3x3"
                     else F.avg_pool2d(self.part, 3, self.stride, 1, count_include_pad=False))
@@ -180,7 +191,7 @@ class SearchCell(nn.Module):
 
     def _op(self, edge: EdgeOps, state: _InputState, name: str, w: torch.Tensor) -> torch.Tensor:
         if name in CONV_OPS:
-            return edge.conv(name, state.get("relu"))
+            return edge.conv(name, state)
         if name in POOL_OPS:
             return state.get(name)
         if name == "skip_connect":
