@@ -63,7 +63,7 @@ def dilated_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
     - A stride-1 convolution with dilation (dh, dw), padded by multiples of them, on sides divisible by them,
       combines pixels of one phase only. In channels-last memory the dw column phases are a free view as dw x more
       channels (a grouped conv with the weight repeated), and the dh row phases one copy of whole rows into the
-      batch: a dense convolution. oneDNN's dilated depthwise weight gradient is 10-40x its dense one: on DARTS's
+      batch: a dense convolution. oneDNN's dilated depthwise weight gradient is 6-46x its dense one: on DARTS's
       normal-edge dil_conv shapes the forward with the full backward is 2.5-3.3x faster (benchmarks/dilated_conv.py);
       the backward to the input alone (an architecture step) 1.2x faster, but 2x slower at 16 channels, 32 px, 3x3."""
     if not isinstance(padding, tuple) or not all(p % d == 0 for p, d in zip(padding, dilation)):
