@@ -64,8 +64,8 @@ def dilated_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
       combines pixels of one phase only. In channels-last memory the dw column phases are a free view as dw x more
       channels (a grouped conv with the weight repeated), and the dh row phases one copy of whole rows into the
       batch: a dense convolution. oneDNN's dilated depthwise weight gradient is 6-46x its dense one: on DARTS's
-      normal-edge dil_conv shapes the forward with the full backward is 2.5-3.3x faster (benchmarks/dilated_conv.py);
-      the backward to the input alone (an architecture step) 1.2x faster, but 2x slower at 16 channels, 32 px, 3x3."""
+      normal-edge dil_conv shapes the forward with the full backward is 2.6-3.5x faster (benchmarks/dilated_conv.py);
+      with the backward to the input alone (an architecture step) ~1.2x, but 2.7x slower at 16 channels, 32 px, 3x3."""
     if not isinstance(padding, tuple) or not all(p % d == 0 for p, d in zip(padding, dilation)):
         return F.conv2d(x, weight, bias, stride, padding, dilation, groups)
     if stride == dilation and max(stride) > 1:

@@ -138,10 +138,10 @@ class _InputState:
             self._cache[name] = self._compute(name)
         return self._cache[name]
 
-    def _compute(self, name: str) -> torch.Tensor:
+    def _compute(self, name: str | tuple) -> torch.Tensor:
         if name == "relu":
             return F.relu(self.part)
-        if name[0] == "phases":  # ("phases", dilation): of the ReLU, for the dilated convs that take them
+        if isinstance(name, tuple):  # ("phases", dilation): of the ReLU, for the dilated convs that take them
             return split_phases(self.get("relu"), name[1])
         if name in POOL_OPS:
             pool = (F.max_pool2d(self.part, 3, self.stride, 1) if name == "max_pool_3x3"
