@@ -200,6 +200,7 @@ def main() -> None:
                          "per-pair speed-ups (median, min, max), no memory figures")
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    fuse_edges = {"default": None, "on": True, "off": False}[args.fuse_edges]
     if args.paired:
         print(f"{args.network} supernet, {args.threads} threads, official way (NCHW, per edge) and lsnas "
               f"({'NCHW' if args.contiguous else 'channels_last'}, fuse_edges {args.fuse_edges}) alternated, "
@@ -207,15 +208,14 @@ def main() -> None:
         print(f"{'method':8s} {'batch':>5s} {'official s':>11s} {'lsnas s':>8s} {'speed-up':>9s} {'min-max':>11s}")
         for method in args.methods:
             for batch in args.batch:
-                r = paired(method, batch, args.steps, args.threads, not args.contiguous,
-                           {"default": None, "on": True, "off": False}[args.fuse_edges], args.network)
+                r = paired(method, batch, args.steps, args.threads, not args.contiguous, fuse_edges, args.network)
                 print(f"{method:8s} {batch:5d} {r['official_s']:11.2f} {r['lsnas_s']:8.2f} {r['speedup_median']:8.2f}x "
                       f"{r['speedup_min']:5.2f}-{r['speedup_max']:.2f}", flush=True)
         return
     if args.one:
         print(json.dumps(one(args.methods[0], args.batch[0], args.steps, args.threads,
                              not (args.contiguous or args.baseline), args.baseline,
-                             {"default": None, "on": True, "off": False}[args.fuse_edges], args.network)))
+                             fuse_edges, args.network)))
         return
     layout = "official per-edge computation, NCHW" if args.baseline else "NCHW" if args.contiguous else "channels_last"
     layout += f", fuse_edges {args.fuse_edges}" if not args.baseline else ""

@@ -72,14 +72,15 @@ def dilated_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
         sh, sw = stride
         read = x[:, :, ::sh, ::sw].clone(memory_format=torch.preserve_format)  # oneDNN reorders a strided view slower
         return F.conv2d(read, weight, bias, 1, (padding[0] // sh, padding[1] // sw), 1, groups)
-    if by_phases(x, weight, stride, dilation):
+    if by_phases(x, weight, stride, padding, dilation):
         return conv_phases(split_phases(x, dilation), weight, bias, padding, dilation, groups)
     return F.conv2d(x, weight, bias, stride, padding, dilation, groups)
 
 
-def by_phases(x: torch.Tensor, weight: torch.Tensor, stride, dilation) -> bool:
-    """Whether :func:`dilated_conv2d` computes this stride-1 dilated conv by phases (its padding aside)."""
-    return (tuple(stride) == (1, 1) and max(dilation) > 1 and _channels_last(x)
+def by_phases(x: torch.Tensor, weight: torch.Tensor, stride, padding, dilation) -> bool:
+    """Whether :func:`dilated_conv2d` computes this stride-1 dilated conv by phases."""
+    return (tuple(stride) == (1, 1) and max(dilation) > 1 and isinstance(padding, tuple)
+            and all(p % d == 0 for p, d in zip(padding, dilation)) and _channels_last(x)
             and _phases_fit(x.shape[2:], weight.shape[2:], dilation))
 
 
@@ -152,17 +153,15 @@ class DilatedConv2d(nn.Conv2d):
     """``nn.Conv2d`` (same parameters and numbers) computed with :func:`dilated_conv2d`."""
 
     def forward(self, x: torch.Tensor, phases: torch.Tensor | None = None) -> torch.Tensor:
-        """``phases``: ``split_phases(x, self.dilation)``, when the caller shares them (used where
-        :func:`by_phases` holds)."""
+        """``phases``: ``split_phases(x, self.dilation)``, shared by a caller that checked :meth:`by_phases`."""
+        if phases is not None:
+            return conv_phases(phases, self.weight, self.bias, self.padding, self.dilation, self.groups)
         if self.padding_mode != "zeros":
             return super().forward(x)
-        if phases is not None and self.by_phases(x):
-            return conv_phases(phases, self.weight, self.bias, self.padding, self.dilation, self.groups)
         return dilated_conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def by_phases(self, x: torch.Tensor) -> bool:
-        return (self.padding_mode == "zeros" and all(p % d == 0 for p, d in zip(self.padding, self.dilation))
-                and by_phases(x, self.weight, self.stride, self.dilation))
+        return self.padding_mode == "zeros" and by_phases(x, self.weight, self.stride, self.padding, self.dilation)
 
 
 class DilConv(nn.Sequential):
