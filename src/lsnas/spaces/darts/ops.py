@@ -206,14 +206,6 @@ class Zero(nn.Module):
         return x[:, :, :: self.stride, :: self.stride].mul(0.0)
 
 
-def nchw_view(weight: torch.Tensor) -> torch.Tensor:
-    """A 1x1 conv weight (out, in, 1, 1) seen with NCHW strides, without a copy. Its gradient comes back in the
-    parameter's own strides (as_strided's backward keeps the input's geometry); a clone's would come back NCHW,
-    which autograd accepts (it ignores the strides of size-1 dims) but DDP's buckets do not ("grad strides do
-    not match bucket view strides")."""
-    return weight.as_strided(weight.shape, torch.empty(weight.shape, device="meta").stride())
-
-
 class FactorizedReduce(nn.Module):
     """Halve the resolution with two offset 1x1 stride-2 convs, concatenated (strided skip)."""
 
@@ -231,21 +223,24 @@ class FactorizedReduce(nn.Module):
 
     def forward_relu_applied(self, x: torch.Tensor) -> torch.Tensor:
         """The op on an input already through ReLU (the supernet shares one ReLU between edges)."""
-        # torch 2.14's CPU backward of a channels-last 1x1 stride-2 conv corrupts the heap at >= 56 px
-        # (tests/spaces/test_darts_ops.py); in NCHW, input and weight alike, it is sound.
-        cpu_channels_last = x.device.type == "cpu" and not x.is_contiguous()
-        if cpu_channels_last:
-            x = x.contiguous()
-            conv = lambda m, t: F.conv2d(t, nchw_view(m.weight), stride=m.stride)
-        else:
-            conv = lambda m, t: m(t)
+        if x.device.type == "cpu" and not x.is_contiguous():
+            return self._subsampled(x)
         shifted = x[:, :, 1:, 1:]
         if x.shape[-1] % 2 or x.shape[-2] % 2:
             # Odd sizes (where the official code fails): pad so both branches give ceil(H/2).
             # On even sizes this changes nothing, so the official numerics are kept there.
             shifted = F.pad(shifted, (0, x.shape[-1] % 2, 0, x.shape[-2] % 2))
-        out = self.bn(torch.cat([conv(self.conv_1, x), conv(self.conv_2, shifted)], dim=1))
-        return out.contiguous(memory_format=torch.channels_last) if cpu_channels_last else out
+        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+
+    def _subsampled(self, x: torch.Tensor) -> torch.Tensor:
+        """On CPU in channels-last: each 1x1 stride-2 conv as a stride-1 conv of the pixels it reads (the same
+        products). torch 2.14's CPU backward of a channels-last 1x1 stride-2 conv corrupts the heap at >= 56 px
+        (tests/spaces/test_darts_ops.py), and the way round it through NCHW (a transposition in, one out, and a
+        copy of the shifted slice) cost more than the convolutions."""
+        even, odd = x[:, :, ::2, ::2], x[:, :, 1::2, 1::2]
+        if odd.shape != even.shape:  # odd sizes: the zero padding of the shifted branch above
+            odd = F.pad(odd, (0, even.shape[-1] - odd.shape[-1], 0, even.shape[-2] - odd.shape[-2]))
+        return self.bn(torch.cat([F.conv2d(even, self.conv_1.weight), F.conv2d(odd, self.conv_2.weight)], dim=1))
 
 
 OpFactory = Callable[[int, int, bool], nn.Module]

@@ -61,6 +61,16 @@ def repeat_channels(x: torch.Tensor, n: int) -> torch.Tensor:
     return x.permute(0, 2, 3, 1).repeat(1, 1, 1, n).permute(0, 3, 1, 2)
 
 
+def interleave_groups(first: torch.Tensor, rest: torch.Tensor, k: int) -> torch.Tensor:
+    """``F.channel_shuffle(torch.cat([first, rest], 1), k)`` as one copy in ``first``'s layout (NHWC stays NHWC):
+    channel j of the i-th group of ``first.shape[1]`` channels goes to j * k + i (a cat then a shuffle took
+    1.2-1.8x longer, and torch's shuffle of an NHWC tensor copies with k-float inner runs)."""
+    groups = [first, *rest.split(first.shape[1], dim=1)]
+    if first.stride(1) == 1 and first.shape[1] > 1:  # channels-last: stack in (B, H, W, C) order
+        return torch.stack([g.permute(0, 2, 3, 1) for g in groups], dim=4).flatten(3).permute(0, 3, 1, 2)
+    return torch.stack(groups, dim=2).flatten(1, 2)
+
+
 def parallel_batch_norm(bns: list[nn.BatchNorm2d], x: torch.Tensor) -> torch.Tensor:
     """The BNs of E parallel edges on their outputs side by side (B, E*C, H, W): one batch norm, the same
     numbers per channel; in training the batch statistics update each edge's own running buffers."""
@@ -221,12 +231,14 @@ class SearchCell(nn.Module):
     def _forward_fused(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor,
                        edge_scales: torch.Tensor | None) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
+        inputs: list[_InputState] = []
         first_edge = [i * (i + 3) // 2 for i in range(NUM_NODES)]  # edge index of (node i, state 0)
         out: dict[int, torch.Tensor] = {}
 
         def leave(j: int) -> None:  # the edges out of state j: into nodes max(0, j - 1) .. NUM_NODES - 1
             edges = [first_edge[i] + j for i in range(max(0, j - 1), NUM_NODES)]
-            ys = self._edges_from(_InputState(self, states[j], j, self.stride_from(j)), edges, weights, edge_scales)
+            inputs.append(_InputState(self, states[j], j, self.stride_from(j)))
+            ys = self._edges_from(inputs[j], edges, weights, edge_scales)
             out.update(zip(edges, ys.unbind(1)))
 
         leave(0)
@@ -235,10 +247,24 @@ class SearchCell(nn.Module):
             node = 0
             for j in range(i + 2):  # the official order of the sum
                 node = node + out.pop(first_edge[i] + j)
+            if self.partial_k > 1:
+                node = self._with_bypass(node, inputs, first_edge[i], edge_scales)
             states.append(node)
             if i + 1 < NUM_NODES:
                 leave(i + 2)
         return torch.cat(states[-self.multiplier:], dim=1)
+
+    def _with_bypass(self, mixed: torch.Tensor, inputs: list[_InputState], first: int,
+                     edge_scales: torch.Tensor | None) -> torch.Tensor:
+        """PC-DARTS's node from the sum of its edges' (scaled) mixed ops: ``sum_j s_j * shuffle(cat([m_j, b_j]))``
+        is ``shuffle(cat([sum_j s_j * m_j, sum_j s_j * b_j]))``, the same products summed in the same order, with
+        one concatenation and shuffle per node instead of one per edge, and the edge scale multiplying only the
+        mixed 1/K of the channels per edge, not all of them."""
+        bypass = 0
+        for j, state in enumerate(inputs):
+            rest = state.get("bypass")
+            bypass = bypass + (rest if edge_scales is None else edge_scales[first + j] * rest)
+        return interleave_groups(mixed, bypass, self.partial_k)
 
     def _edges_from(self, state: _InputState, edges: list[int], weights: torch.Tensor,
                     edge_scales: torch.Tensor | None) -> torch.Tensor:
@@ -261,20 +287,9 @@ class SearchCell(nn.Module):
             else:
                 op = torch.stack([self.edges[e].reduce.forward_relu_applied(relu) for e in edges], dim=1)
             y = y + rows.weigh(op, w[_INDEX[name]])
-        y = rows.unflatten(y)
-        if self.partial_k > 1:
-            # Concatenated and shuffled in the input's layout, so node states keep it: an NHWC input is handled as
-            # (B, H, W, E, C), channels innermost (in (B, E, C, H, W) order the copies would come out NCHW).
-            frame = (0, 3, 4, 1, 2) if rows.nhwc else (0, 1, 2, 3, 4)  # its own inverse
-            c = 4 if rows.nhwc else 2
-            # channel_shuffle(cat([y, bypass]), K) puts channel j of the i-th C/K-channel group at j*K + i: one
-            # interleaving stack of y and the bypass's groups (a cat then a transposed copy took 1.2-1.8x longer)
-            rest = state.get("bypass").unsqueeze(1).expand(-1, n, -1, -1, -1).permute(frame)
-            y = y.permute(frame)
-            y = torch.stack([y, *rest.split(y.shape[c], dim=c)], dim=c + 1).flatten(c, c + 1).permute(frame)
-        if edge_scales is not None:
-            y = rows.unflatten(rows.weigh(y, edge_scales.index_select(0, index)))
-        return y
+        if edge_scales is not None:  # PC-DARTS: on the mixed channels; the bypass is scaled per node (_with_bypass)
+            y = rows.weigh(rows.unflatten(y), edge_scales.index_select(0, index))
+        return rows.unflatten(y)
 
 
 class _EdgeRows:
