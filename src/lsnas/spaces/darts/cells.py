@@ -6,7 +6,7 @@ import torch
 from timm.layers import drop_path
 from torch import nn
 
-from lsnas.spaces.darts.ops import FactorizedReduce, ReLUConvBN, make_op
+from lsnas.spaces.darts.ops import FactorizedReduce, ReLUConvBN, make_op, plus
 
 
 class Cell(nn.Module):
@@ -29,13 +29,13 @@ class Cell(nn.Module):
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         for node in range(len(self.ops) // 2):
-            total = 0
+            total = None
             for k in (2 * node, 2 * node + 1):
                 op = self.ops[k]
                 h = op(states[self.indices[k]])
                 # Drop-path never drops an identity edge (official DARTS).
                 if self.training and drop_prob > 0.0 and not isinstance(op, nn.Identity):
                     h = drop_path(h, drop_prob, training=True)
-                total = total + h
+                total = plus(total, h)
             states.append(total)
         return torch.cat([states[i] for i in self.concat], dim=1)

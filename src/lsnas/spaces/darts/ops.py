@@ -25,6 +25,16 @@ PRIMITIVES: tuple[str, ...] = (
 )
 
 
+def plus(total: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+    """``total + x``, where ``None`` is an empty sum: a sum started at 0 pays a kernel copying its first term."""
+    return x if total is None else total + x
+
+
+def plus_product(total: torch.Tensor | None, w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``total + w * x``, one kernel (``torch.addcmul``) instead of a product and a sum; ``None``: an empty sum."""
+    return w * x if total is None else torch.addcmul(total, w, x)
+
+
 class BatchNorm2d(nn.BatchNorm2d):
     """``nn.BatchNorm2d`` that sidesteps PyTorch's slow CPU kernel for channels-last inputs with few
     channels (at 4 channels, as PC-DARTS's partial channels give: ~8 ms forward and ~29 ms backward

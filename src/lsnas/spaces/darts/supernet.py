@@ -46,6 +46,8 @@ from lsnas.spaces.darts.ops import (
     bn_in_nchw,
     dilated_conv2d,
     make_op,
+    plus,
+    plus_product,
     split_phases,
 )
 
@@ -191,9 +193,9 @@ class SearchCell(nn.Module):
             y = self._op(edge, state, PRIMITIVES[sampled], w) * w[sampled]
             y = y + (w.sum() - w[sampled])
         else:
-            y = 0
+            y = None
             for name in PRIMITIVES[1:]:  # official order; 'none' adds exactly zero
-                y = y + w[_INDEX[name]] * self._op(edge, state, name, w)
+                y = plus_product(y, w[_INDEX[name]], self._op(edge, state, name, w))
         if self.partial_k > 1:
             # torch's shuffle keeps NHWC NHWC (a view/transpose/reshape would make every later cell NCHW)
             y = F.channel_shuffle(torch.cat([y, state.get("bypass")], dim=1), self.partial_k)
@@ -218,10 +220,10 @@ class SearchCell(nn.Module):
         inputs = [_InputState(self, s, j, self.stride_from(j)) for j, s in enumerate(states)]
         e = 0
         for i in range(NUM_NODES):
-            node = 0
+            node = None
             for j in range(i + 2):
                 y = self._mixed(self.edges[e], inputs[j], weights[e], None if sampled is None else sampled[e])
-                node = node + (y if edge_scales is None else edge_scales[e] * y)
+                node = plus(node, y) if edge_scales is None else plus_product(node, edge_scales[e], y)
                 e += 1
             states.append(node)
             inputs.append(_InputState(self, node, i + 2, 1))
@@ -244,9 +246,9 @@ class SearchCell(nn.Module):
         leave(0)
         leave(1)
         for i in range(NUM_NODES):
-            node = 0
+            node = None
             for j in range(i + 2):  # the official order of the sum
-                node = node + out.pop(first_edge[i] + j)
+                node = plus(node, out.pop(first_edge[i] + j))
             if self.partial_k > 1:
                 node = self._with_bypass(node, inputs, first_edge[i], edge_scales)
             states.append(node)
@@ -260,10 +262,10 @@ class SearchCell(nn.Module):
         is ``shuffle(cat([sum_j s_j * m_j, sum_j s_j * b_j]))``, the same products summed in the same order, with
         one concatenation and shuffle per node instead of one per edge, and the edge scale multiplying only the
         mixed 1/K of the channels per edge, not all of them."""
-        bypass = 0
+        bypass = None
         for j, state in enumerate(inputs):
             rest = state.get("bypass")
-            bypass = bypass + (rest if edge_scales is None else edge_scales[first + j] * rest)
+            bypass = plus(bypass, rest) if edge_scales is None else plus_product(bypass, edge_scales[first + j], rest)
         return interleave_groups(mixed, bypass, self.partial_k)
 
     def _edges_from(self, state: _InputState, edges: list[int], weights: torch.Tensor,
@@ -275,7 +277,7 @@ class SearchCell(nn.Module):
         relu = state.get("relu")
         rows = _EdgeRows(relu)
         side_by_side = repeat_channels(relu, n)  # (B, E*C, H, W): edge e reads channels e*C .. (e+1)*C
-        y = 0
+        y = None
         for name in PRIMITIVES[1:]:  # official order; 'none' adds exactly zero
             if name in CONV_OPS:
                 op = parallel_sequential([self.edges[e].convs[name] for e in edges], side_by_side, start=1)
@@ -286,7 +288,7 @@ class SearchCell(nn.Module):
                 op = state.part.unsqueeze(1)
             else:
                 op = torch.stack([self.edges[e].reduce.forward_relu_applied(relu) for e in edges], dim=1)
-            y = y + rows.weigh(op, w[_INDEX[name]])
+            y = rows.weigh(op, w[_INDEX[name]], plus_to=y)
         if edge_scales is not None:  # PC-DARTS: on the mixed channels; the bypass is scaled per node (_with_bypass)
             y = rows.weigh(rows.unflatten(y), edge_scales.index_select(0, index))
         return rows.unflatten(y)
@@ -303,15 +305,17 @@ class _EdgeRows:
         self.nhwc = like.stride(1) == 1 and like.shape[1] > 1  # (B, C, H, W) channels-last
         self.shape: tuple[int, ...] = ()  # (B, E, C, H, W) of the last weighted outputs
 
-    def weigh(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """``w[e] * x[:, e]`` for every edge ``e`` (rows (B, H*W*E*C) in channels-last); ``x`` (B, E or 1, C, H, W)."""
+    def weigh(self, x: torch.Tensor, w: torch.Tensor, plus_to: torch.Tensor | None = None) -> torch.Tensor:
+        """``w[e] * x[:, e]`` for every edge ``e`` (rows (B, H*W*E*C) in channels-last), added to the rows
+        ``plus_to`` when given; ``x`` (B, E or 1, C, H, W)."""
         b, _, c, h, width = x.shape
         n = w.numel()
         self.shape = (b, n, c, h, width)
         if not self.nhwc:  # NCHW: inner loops run over H*W already
-            return w.view(1, n, 1, 1, 1) * x
+            return plus_product(plus_to, w.view(1, n, 1, 1, 1), x)
         x = x.expand(self.shape)  # an input shared by all edges (pool, skip) is copied E times by reshape
-        return w.view(1, n, 1).expand(h * width, n, c).reshape(1, -1) * x.permute(0, 3, 4, 1, 2).reshape(b, -1)
+        w_rows = w.view(1, n, 1).expand(h * width, n, c).reshape(1, -1)
+        return plus_product(plus_to, w_rows, x.permute(0, 3, 4, 1, 2).reshape(b, -1))
 
     def unflatten(self, rows: torch.Tensor) -> torch.Tensor:
         """Rows back to (B, E, C, H, W) (a view)."""
