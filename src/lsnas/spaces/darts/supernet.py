@@ -184,6 +184,7 @@ class SearchCell(nn.Module):
         self.pool_bn = nn.ModuleDict({f"{name}_{j}": BatchNorm2d(c_part, affine=False)
                                       for name in POOL_OPS for j in range(NUM_NODES + 1)})
         self.multiplier = NUM_NODES
+        self._index_cache: dict[tuple, torch.Tensor] = {}
 
     def stride_from(self, j: int) -> int:
         return 2 if self.reduction and j < 2 else 1
@@ -272,26 +273,33 @@ class SearchCell(nn.Module):
                     edge_scales: torch.Tensor | None) -> torch.Tensor:
         """The mixed ops of ``edges`` (all reading ``state``), stacked: (B, E, C, H, W)."""
         n = len(edges)
-        index = torch.tensor(edges, device=weights.device)
-        w = weights.index_select(0, index).t()  # (op, edge)
+        index = self._edge_index(edges, weights.device)
         relu = state.get("relu")
-        rows = _EdgeRows(relu)
+        rows = _EdgeRows(relu, n, state.get(POOL_OPS[0]))
+        w = rows.weights(weights.index_select(0, index).t())  # per op, its E edges' weights as rows
         side_by_side = repeat_channels(relu, n)  # (B, E*C, H, W): edge e reads channels e*C .. (e+1)*C
         y = None
         for name in PRIMITIVES[1:]:  # official order; 'none' adds exactly zero
             if name in CONV_OPS:
-                op = parallel_sequential([self.edges[e].convs[name] for e in edges], side_by_side, start=1)
-                op = op.unflatten(1, (n, -1))
+                convs = [self.edges[e].convs[name] for e in edges]
+                op = rows.stacked(parallel_sequential(convs, side_by_side, start=1))
             elif name in POOL_OPS:
-                op = state.get(name).unsqueeze(1)
+                op = rows.shared(state.get(name))
             elif state.stride == 1:  # skip_connect
-                op = state.part.unsqueeze(1)
+                op = rows.shared(state.part)
             else:
-                op = torch.stack([self.edges[e].reduce.forward_relu_applied(relu) for e in edges], dim=1)
-            y = rows.weigh(op, w[_INDEX[name]], plus_to=y)
+                op = rows.stacked(torch.cat([self.edges[e].reduce.forward_relu_applied(relu) for e in edges], dim=1))
+            y = plus_product(y, w[_INDEX[name]], op)
         if edge_scales is not None:  # PC-DARTS: on the mixed channels; the bypass is scaled per node (_with_bypass)
-            y = rows.weigh(rows.unflatten(y), edge_scales.index_select(0, index))
+            y = rows.weights(edge_scales.index_select(0, index).unsqueeze(0))[0] * y
         return rows.unflatten(y)
+
+    def _edge_index(self, edges: list[int], device: torch.device) -> torch.Tensor:
+        """``edges`` as an index tensor, made once per device (not a buffer: nothing to save)."""
+        key = (tuple(edges), device)
+        if key not in self._index_cache:
+            self._index_cache[key] = torch.tensor(edges, device=device)
+        return self._index_cache[key]
 
 
 class _EdgeRows:
@@ -299,23 +307,34 @@ class _EdgeRows:
     order (channels-last: H, W, E, C) against a weight materialised in the same order. PyTorch's CPU kernels for a
     broadcast (1, E, 1, 1, 1) weight run inner loops of C (4-16) elements, and the weight's gradient, a sum that
     keeps the edge dimension, was as slow: the weighting with its backward took 1.5-4.6x longer. The sum of the
-    weighted ops stays in rows, unflattened once (each op unflattened was 5-8% slower, same-process A/B)."""
+    weighted ops stays in rows, unflattened once (each op unflattened was 5-8% slower, same-process A/B); the
+    weights of all ops are materialised in one go (the per-op view / expand / copy was ~6% of a PC-DARTS step's ops).
+    In NCHW the rows are (B, E, C, H, W) tensors and the weights broadcast: inner loops run over H*W already."""
 
-    def __init__(self, like: torch.Tensor):
+    def __init__(self, like: torch.Tensor, edges: int, out: torch.Tensor):
         self.nhwc = like.stride(1) == 1 and like.shape[1] > 1  # (B, C, H, W) channels-last
-        self.shape: tuple[int, ...] = ()  # (B, E, C, H, W) of the last weighted outputs
+        b, c, h, width = out.shape  # one edge's output
+        self.shape = (b, edges, c, h, width)
 
-    def weigh(self, x: torch.Tensor, w: torch.Tensor, plus_to: torch.Tensor | None = None) -> torch.Tensor:
-        """``w[e] * x[:, e]`` for every edge ``e`` (rows (B, H*W*E*C) in channels-last), added to the rows
-        ``plus_to`` when given; ``x`` (B, E or 1, C, H, W)."""
-        b, _, c, h, width = x.shape
-        n = w.numel()
-        self.shape = (b, n, c, h, width)
-        if not self.nhwc:  # NCHW: inner loops run over H*W already
-            return plus_product(plus_to, w.view(1, n, 1, 1, 1), x)
-        x = x.expand(self.shape)  # an input shared by all edges (pool, skip) is copied E times by reshape
-        w_rows = w.view(1, n, 1).expand(h * width, n, c).reshape(1, -1)
-        return plus_product(plus_to, w_rows, x.permute(0, 3, 4, 1, 2).reshape(b, -1))
+    def weights(self, w: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Per row of ``w`` (K, E): its E edge weights laid out as the rows."""
+        b, n, c, h, width = self.shape
+        k = w.shape[0]
+        if not self.nhwc:
+            return w.view(k, 1, n, 1, 1, 1).unbind(0)
+        return w.view(k, 1, n, 1).expand(k, h * width, n, c).reshape(k, 1, -1).unbind(0)
+
+    def stacked(self, x: torch.Tensor) -> torch.Tensor:
+        """Edge outputs side by side (B, E*C, H, W), edge e on channels e*C .. (e+1)*C, as rows."""
+        b, n, c, h, width = self.shape
+        return x.permute(0, 2, 3, 1).reshape(b, -1) if self.nhwc else x.unflatten(1, (n, c))
+
+    def shared(self, x: torch.Tensor) -> torch.Tensor:
+        """One output (B, C, H, W) that every edge has (pooling, skip), as rows: copied E times in channels-last."""
+        b, n, c, h, width = self.shape
+        if not self.nhwc:
+            return x.unsqueeze(1)
+        return x.permute(0, 2, 3, 1).unsqueeze(3).expand(b, h, width, n, c).reshape(b, -1)
 
     def unflatten(self, rows: torch.Tensor) -> torch.Tensor:
         """Rows back to (B, E, C, H, W) (a view)."""
@@ -365,7 +384,9 @@ class DartsSupernet(nn.Module):
 
     # -- parameter groups ----------------------------------------------------------------------
     def arch_parameters(self) -> list[nn.Parameter]:
-        return [p for name, p in self.named_parameters() if name.startswith(("alpha_", "beta_"))]
+        """In ``named_parameters`` order (a module's own parameters come first), without walking the ~3,000
+        submodules: several calls a step took ~2% of a PC-DARTS step."""
+        return [p for p in (self.alpha_normal, self.alpha_reduce, self.beta_normal, self.beta_reduce) if p is not None]
 
     def weight_parameters(self) -> list[nn.Parameter]:
         return [p for name, p in self.named_parameters() if not name.startswith(("alpha_", "beta_"))]
