@@ -23,6 +23,7 @@ TRAIN = ["dataset=digits", "protocol=quick", "protocol.model.layers=3", "protoco
          "dataset.resolution=16", "protocol.batch_size=32", "protocol.epochs=2", "protocol.cutout=16",
          "protocol.drop_path_prob=0.2", "arch=darts_v2", "logger=none", "trainer.enable_model_summary=false"]
 SLOW_WRITES = str(ROOT / "tests" / "helpers" / "slow_checkpoints.py")
+STOP_AT = str(ROOT / "tests" / "helpers" / "stop_at.py")
 
 
 def start(script, *overrides, wrapper=None):
@@ -114,6 +115,27 @@ def test_train_stopped_by_sigterm_and_killed_mid_epoch_resumes_to_the_same_weigh
     assert resumed["weight_digests"] == whole_training["weight_digests"]
     assert (resumed["top1"], resumed["epochs"]) == (whole_training["top1"], whole_training["epochs"])
     assert not list(last.parent.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", ["last_batch:0", "validation:0", "last_batch:1", "validation:1"])
+def test_train_stopped_at_an_epochs_end_stops_after_its_validation_and_resumes_to_the_same_metrics(
+        tmp_path, whole_training, moment):
+    """A stop at an epoch's last batch or during its validation is acted on when the validation ends: Lightning
+    resumes a checkpoint saved after the last batch at the next epoch, skipping that validation, and the final
+    epoch's ``val_top1`` (what a multi-trial search scores by) came back as None."""
+    run_dir = tmp_path / "run"
+    proc = subprocess.run([sys.executable, STOP_AT, str(ROOT / "train.py"), *TRAIN, f"hydra.run.dir={run_dir}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "STOP_AT": moment})
+    interrupted(proc.returncode, proc.stderr, run_dir)
+    assert f"(epoch {moment[-1]}, after its validation)" in proc.stderr
+    assert not (run_dir / "metrics.json").exists()
+    run("train.py", *TRAIN, f"hydra.run.dir={run_dir}", "ckpt_path=last")
+    resumed = json.loads((run_dir / "metrics.json").read_text())
+    assert whole_training["val_top1"] is not None
+    for key in ("val_top1", "top1", "epochs", "weight_digests"):
+        assert resumed[key] == whole_training[key], key
 
 
 @pytest.mark.slow

@@ -7,7 +7,10 @@ scheduler's stop signal arrives), resumed exactly, and refused with a clear erro
   ``checkpoint.every_minutes`` minutes, and at once when a stop signal arrived (then ends the run as
   interrupted). Its state holds the position inside the epoch and the process RNGs, so a resumed run
   continues the epoch from the next batch with the data order, the augmentations (seeded per sample by
-  ``EpochSeededSampler``) and the random draws of the uninterrupted run.
+  ``EpochSeededSampler``) and the random draws of the uninterrupted run. A stop that arrives at an epoch's
+  last batch or during its validation is acted on when that validation ends: Lightning resumes a checkpoint
+  saved after the last batch at the next epoch and never runs the skipped validation (a final epoch's
+  ``val/top1``, which a multi-trial search scores by, was lost).
 - ``check_checkpoint``: a truncated, foreign or mismatched checkpoint is an error that names the file and
   what to do, before Lightning reads it.
 """
@@ -145,17 +148,38 @@ class MidEpochCheckpoint(L.Callback):
             stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
             if self.every_seconds is not None:  # clocks differ between ranks; step counts do not
                 due = trainer.strategy.reduce_boolean_decision(due, all=False)
+        if stop and self.batches_in_epoch >= self._epoch_batches:
+            # the epoch's validation runs next: stop when it ends (or at the epoch's end if it does not run), where
+            # a resume starts the next epoch with nothing skipped
+            stop = False
         if (due or stop) and self.path is not None:
             trainer.save_checkpoint(self.path)
             self._steps_since_save, self._last_save = 0, time.monotonic()
         if stop:
-            preemption.request(preemption.requested() or "SIGTERM")
-            where = f"epoch {trainer.current_epoch}, batch {self.batches_in_epoch}"
-            preemption.check(f"{self.path} ({where})" if self.path is not None else f"nothing ({where})")
+            self._stop(f"epoch {trainer.current_epoch}, batch {self.batches_in_epoch}")
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking and trainer.state.fn == "fit":
+            self._stop_if_asked(trainer, f"epoch {trainer.current_epoch}, after its validation")
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self.batches_in_epoch = 0  # an end-of-epoch checkpoint resumes at the next epoch's start
         sampling.resume_mid_epoch(0)
+        self._stop_if_asked(trainer, f"end of epoch {trainer.current_epoch}")
+
+    def _stop_if_asked(self, trainer, where: str) -> None:
+        """At a safe point between batches: if a stop signal arrived (on any rank), save and end the run."""
+        stop = preemption.requested() is not None or bool(getattr(trainer, "received_sigterm", False))
+        if trainer.world_size > 1:
+            stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
+        if stop:
+            if self.path is not None:
+                trainer.save_checkpoint(self.path)
+            self._stop(where)
+
+    def _stop(self, where: str) -> None:
+        preemption.request(preemption.requested() or "SIGTERM")
+        preemption.check(f"{self.path} ({where})" if self.path is not None else f"nothing ({where})")
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
         sampling.resume_mid_epoch(0)

@@ -126,6 +126,11 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
                 weights_only=True)  # a checkpoint is data, never code
     fit_s = time.perf_counter() - started
     val_top1 = trainer.callback_metrics.get("val/top1")  # the last epoch's: what a search may score by
+    if val_top1 is None and trainer.current_epoch > 0:
+        # resumed after its last validation had run (stopped there, or killed after the save): checkpoints keep no
+        # metrics, so validate the final weights again (in eval mode: the same numbers)
+        trainer.validate(module, datamodule=datamodule, verbose=False)
+        val_top1 = trainer.callback_metrics.get("val/top1")
     # Every rank must hold the same weights after training (DDP's invariant; the digests show it).
     weight_digests = rank_digests(trainer, net.parameters())
     (results,) = trainer.test(module, datamodule=datamodule, verbose=False)
