@@ -1,13 +1,13 @@
-"""Run an entry point (``python stop_at.py train.py <overrides>``) that receives a stop request, as the signal
-handler records it, at the moment ``STOP_AT`` names: ``last_batch:<epoch>`` (during that epoch's last training
-batch) or ``validation:<epoch>`` (when that epoch's validation starts)."""
+"""Run an entry point (``python stop_at.py train.py <overrides>``) that sends itself a real SIGTERM (so both lsnas's
+handler and Lightning's see it) at the moment ``STOP_AT`` names: ``last_batch:<epoch>`` (during that epoch's last
+training batch) or ``validation:<epoch>`` (when that epoch's validation starts)."""
 
 import os
 import runpy
+import signal
 import sys
 
 from lsnas.training import checkpointing
-from lsnas.utils import preemption
 
 moment, epoch = os.environ["STOP_AT"].split(":")
 epoch = int(epoch)
@@ -16,13 +16,13 @@ _on_batch_end = checkpointing.MidEpochCheckpoint.on_train_batch_end
 
 def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
     if moment == "last_batch" and trainer.current_epoch == epoch and batch_idx == trainer.num_training_batches - 1:
-        preemption.request("SIGTERM")
+        os.kill(os.getpid(), signal.SIGTERM)
     return _on_batch_end(self, trainer, pl_module, outputs, batch, batch_idx)
 
 
 def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
     if moment == "validation" and trainer.current_epoch == epoch and batch_idx == 0 and not trainer.sanity_checking:
-        preemption.request("SIGTERM")
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 checkpointing.MidEpochCheckpoint.on_train_batch_end = on_train_batch_end

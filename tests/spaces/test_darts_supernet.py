@@ -181,3 +181,15 @@ def test_cells_keep_their_inputs_layout(partial_k, fuse, fmt):
         cell.register_forward_hook(lambda m, args, out: layouts.append(out.is_contiguous(memory_format=fmt)))
     net(torch.randn(2, 3, 16, 16).contiguous(memory_format=fmt))
     assert layouts == [True] * len(net.cells)
+
+
+def test_fused_edges_train_after_a_forward_in_inference_mode():
+    """Lightning's sanity check runs the first forward under inference mode; what the fused edges cache then must
+    still serve a training forward and backward."""
+    net = DartsSupernet(5, (3, 16, 16), init_channels=8, layers=3, partial_k=2, edge_normalization=True,
+                        fuse_edges=True)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.inference_mode():
+        net(x)
+    net(x).sum().backward()
+    assert all(p.grad is not None for p in net.arch_parameters())

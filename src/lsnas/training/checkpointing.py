@@ -123,15 +123,13 @@ class MidEpochCheckpoint(L.Callback):
         self.batches_in_epoch = 0
         self._steps_since_save, self._last_save = 0, time.monotonic()
         self._restore_rng: dict | None = None
-        self._epoch_batches: float = float("inf")
+        self._epoch_done = False  # the epoch's last batch has run: a save now resumes at the next epoch
 
     # -- where the epoch is ------------------------------------------------------------------------
-    def on_train_start(self, trainer, pl_module) -> None:
-        self._epoch_batches = trainer.num_training_batches
-
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         if self._restore_rng is None:  # not the epoch a mid-epoch checkpoint resumes
             self.batches_in_epoch = 0
+        self._epoch_done = False
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if self._restore_rng is not None:  # the first batch after a mid-epoch restore: the RNGs as they were
@@ -141,22 +139,25 @@ class MidEpochCheckpoint(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.batches_in_epoch += 1
         self._steps_since_save += 1
-        stop = preemption.requested() is not None or bool(getattr(trainer, "received_sigterm", False))
+        self._epoch_done = trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
+        stop = _stop_requested(trainer)
         due = (self.every_n_steps is not None and self._steps_since_save >= self.every_n_steps) or \
               (self.every_seconds is not None and time.monotonic() - self._last_save >= self.every_seconds)
         if trainer.world_size > 1:  # every rank saves (and stops) at the same batch
             stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
             if self.every_seconds is not None:  # clocks differ between ranks; step counts do not
                 due = trainer.strategy.reduce_boolean_decision(due, all=False)
-        if stop and self.batches_in_epoch >= self._epoch_batches:
-            # the epoch's validation runs next: stop when it ends (or at the epoch's end if it does not run), where
-            # a resume starts the next epoch with nothing skipped
-            stop = False
         if (due or stop) and self.path is not None:
             trainer.save_checkpoint(self.path)
             self._steps_since_save, self._last_save = 0, time.monotonic()
-        if stop:
+        if stop and not self._epoch_done:
             self._stop(f"epoch {trainer.current_epoch}, batch {self.batches_in_epoch}")
+        # At the epoch's last batch the stop waits for the validation that runs next (saved already, should a kill
+        # come first): Lightning resumes a checkpoint saved here at the next epoch and never runs that validation.
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if not trainer.sanity_checking and trainer.state.fn == "fit":
+            _stop_requested(trainer)  # takes Lightning's SIGTERM flag over: it would cut the validation short, unsaved
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if not trainer.sanity_checking and trainer.state.fn == "fit":
@@ -169,8 +170,12 @@ class MidEpochCheckpoint(L.Callback):
 
     def _stop_if_asked(self, trainer, where: str) -> None:
         """At a safe point between batches: if a stop signal arrived (on any rank), save and end the run."""
-        stop = preemption.requested() is not None or bool(getattr(trainer, "received_sigterm", False))
+        stop = _stop_requested(trainer)
         if trainer.world_size > 1:
+            # At an epoch's or a validation's end rank 0's progress bar has just computed the logged metrics, which
+            # syncs them across ranks: a collective only rank 0 has entered. Reading them here enters it on every
+            # rank before ours; otherwise rank 0 waits in the metric sync and the others in this reduce.
+            trainer.callback_metrics  # noqa: B018
             stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
         if stop:
             if self.path is not None:
@@ -187,7 +192,7 @@ class MidEpochCheckpoint(L.Callback):
     # -- what a checkpoint holds -------------------------------------------------------------------
     def state_dict(self) -> dict:
         # a save after the epoch's last batch (at validation's end, at the epoch's) resumes at the next epoch
-        done = self.batches_in_epoch if self.batches_in_epoch < self._epoch_batches else 0
+        done = 0 if self._epoch_done else self.batches_in_epoch
         state = {"batches_in_epoch": done}
         if done:
             state["rng"] = _rng_state()
@@ -199,3 +204,14 @@ class MidEpochCheckpoint(L.Callback):
             sampling.resume_mid_epoch(self.batches_in_epoch)
             self._restore_rng = state_dict["rng"]
             log.info("resuming inside an epoch, after its batch %d", self.batches_in_epoch)
+
+
+def _stop_requested(trainer) -> bool:
+    """Whether a stop signal arrived. Lightning's SIGTERM flag (its handler runs beside lsnas's) is taken over as
+    lsnas's request and cleared, so one mechanism decides where a run stops and what it saves; Lightning's own
+    would end a validation at its next batch without saving."""
+    connector = getattr(trainer, "_signal_connector", None)
+    if getattr(connector, "received_sigterm", False):
+        preemption.request("SIGTERM")
+        connector.received_sigterm = False
+    return preemption.requested() is not None

@@ -22,7 +22,7 @@ from lsnas.spaces import get_space, network_kwargs
 from lsnas.training.callbacks import CorruptImageReport
 from lsnas.training.complexity import complexity
 from lsnas.training.module import ClassificationModule
-from lsnas.training.trainer import make_trainer, rank_digests, resolve_checkpoint
+from lsnas.training.trainer import last_validation, make_trainer, rank_digests, resolve_checkpoint
 from lsnas.utils.io import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -122,22 +122,18 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     trainer, clock = make_trainer(cfg, run_dir, max_epochs=p.epochs, callbacks=[CorruptImageReport(datamodule.corrupt)],
                                   gradient_clip_val=p.grad_clip or None, **recipe)
     started = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_checkpoint(cfg.get("ckpt_path"), run_dir, module),
-                weights_only=True)  # a checkpoint is data, never code
+    checkpoint = resolve_checkpoint(cfg.get("ckpt_path"), run_dir, module)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint, weights_only=True)  # a checkpoint is data
     fit_s = time.perf_counter() - started
-    val_top1 = trainer.callback_metrics.get("val/top1")  # the last epoch's: what a search may score by
-    if val_top1 is None and trainer.current_epoch > 0:
-        # resumed after its last validation had run (stopped there, or killed after the save): checkpoints keep no
-        # metrics, so validate the final weights again (in eval mode: the same numbers)
-        trainer.validate(module, datamodule=datamodule, verbose=False)
-        val_top1 = trainer.callback_metrics.get("val/top1")
+    # the last epoch's: what a search may score by
+    val_top1 = last_validation(trainer, module, datamodule, "val/top1", resumed=checkpoint is not None)
     # Every rank must hold the same weights after training (DDP's invariant; the digests show it).
     weight_digests = rank_digests(trainer, net.parameters())
     (results,) = trainer.test(module, datamodule=datamodule, verbose=False)
     metrics = {**summary, "dataset": cfg.dataset.name, "protocol": p.name, "seed": cfg.seed,
                "top1": results["test/top1"], "top5": results["test/top5"], "test_loss": results["test/loss"],
                "top1_class_mean": results["test/top1_class_mean"],
-               "val_top1": None if val_top1 is None else float(val_top1), "data": datamodule.describe(),
+               "val_top1": val_top1, "data": datamodule.describe(),
                "epochs": trainer.current_epoch, "wall_time_s": round(clock.elapsed_s, 2),
                "wall_time_this_run_s": round(fit_s, 2), "precision": str(trainer.precision),
                "world_size": trainer.world_size, "weight_digests": weight_digests, "source_run": origin,

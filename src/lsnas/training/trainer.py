@@ -127,6 +127,19 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path, *, max_epochs: int, callb
     return trainer, clock
 
 
+def last_validation(trainer: L.Trainer, module: L.LightningModule, datamodule, name: str,
+                    resumed: bool) -> float | None:
+    """The last validation's ``name`` (e.g. ``val/top1``). A run resumed after its last validation had run (stopped
+    there, or killed after that save) has none, since checkpoints keep no metrics: its final weights are validated
+    again (eval mode: the same numbers; with ``check_val_every_n_epoch`` > 1 an uninterrupted run reports the last
+    validated epoch's instead). Without a validation set it stays None."""
+    value = trainer.callback_metrics.get(name)
+    if value is None and resumed:
+        trainer.validate(module, datamodule=datamodule, verbose=False)
+        value = trainer.callback_metrics.get(name)
+    return None if value is None else float(value)
+
+
 def tensor_digest(tensors: Iterable[torch.Tensor]) -> str:
     """A 15-hex (60-bit, so it fits an int64 for gathering) digest of the tensors' exact bytes."""
     h = hashlib.sha256()

@@ -19,7 +19,7 @@ from lsnas.errors import ConfigError
 from lsnas.methods import print_train_command
 from lsnas.spaces import known_spaces
 from lsnas.training.callbacks import CorruptImageReport
-from lsnas.training.trainer import make_trainer, rank_digests, resolve_checkpoint
+from lsnas.training.trainer import last_validation, make_trainer, rank_digests, resolve_checkpoint
 from lsnas.utils.io import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -59,11 +59,6 @@ def describe_search(cfg: DictConfig) -> str:
     return "; ".join(parts)
 
 
-def _metric(trainer: L.Trainer, name: str) -> float | None:
-    value = trainer.callback_metrics.get(name)
-    return None if value is None else float(value)
-
-
 def search(cfg: DictConfig, run_dir: str | Path, announce: bool = True) -> dict:
     """Train the supernet and write its answer. ``announce=False``: no genotype and train command printed (a
     method that goes on, as BigNAS's selection, prints its own next steps)."""
@@ -92,8 +87,8 @@ def search(cfg: DictConfig, run_dir: str | Path, announce: bool = True) -> dict:
     callbacks = [*method.callbacks(run_dir), CorruptImageReport(base.corrupt)]
     trainer, clock = make_trainer(cfg, run_dir, max_epochs=cfg.method.epochs, callbacks=callbacks, **trainer_kwargs)
     started = time.perf_counter()
-    trainer.fit(method, datamodule=datamodule, ckpt_path=resolve_checkpoint(cfg.get("ckpt_path"), run_dir, method),
-                weights_only=True)  # a checkpoint is data, never code
+    checkpoint = resolve_checkpoint(cfg.get("ckpt_path"), run_dir, method)
+    trainer.fit(method, datamodule=datamodule, ckpt_path=checkpoint, weights_only=True)  # a checkpoint is data
     fit_s = time.perf_counter() - started
 
     # Every rank must hold the same result (the architecture parameters: one genotype under DDP) and weights.
@@ -107,7 +102,8 @@ def search(cfg: DictConfig, run_dir: str | Path, announce: bool = True) -> dict:
     summary = {"method": cfg.method.name, "space": cfg.space.name, "dataset": cfg.dataset.name,
                "seed": cfg.seed, "genotype": arch.genotype, "arch_digest": arch.digest,
                "epochs": trainer.current_epoch, "completed": trainer.current_epoch >= cfg.method.epochs,
-               "val_top1": _metric(trainer, "val/top1"),  # the supernet's, on the search's held-out half
+               # the supernet's, on the search's held-out half
+               "val_top1": last_validation(trainer, method, datamodule, "val/top1", resumed=checkpoint is not None),
                "wall_time_s": round(clock.elapsed_s, 2),
                "wall_time_this_run_s": round(fit_s, 2), "peak_memory_bytes": peak_memory_bytes(),
                "world_size": trainer.world_size, "ranks_consistent": consistent, "arch_digests": arch_digests,

@@ -298,7 +298,10 @@ class SearchCell(nn.Module):
         """``edges`` as an index tensor, made once per device (not a buffer: nothing to save)."""
         key = (tuple(edges), device)
         if key not in self._index_cache:
-            self._index_cache[key] = torch.tensor(edges, device=device)
+            # not an inference tensor, though the first forward may be Lightning's sanity check under inference
+            # mode: index_select saves its index for backward, which an inference tensor refuses
+            with torch.inference_mode(False):
+                self._index_cache[key] = torch.tensor(edges, device=device)
         return self._index_cache[key]
 
 
