@@ -156,12 +156,13 @@ def test_fused_edges_compute_the_per_edge_numbers_and_running_statistics(partial
 
 
 @pytest.mark.parametrize("partial_k", [1, 2])
-def test_every_gradient_has_its_parameters_strides_in_channels_last(partial_k):
+@pytest.mark.parametrize("fuse", [False, True])
+def test_every_gradient_has_its_parameters_strides_in_channels_last(partial_k, fuse):
     """DDP's gradient buckets are laid out as the parameters are; a gradient in other strides (even only in
     size-1 dimensions) makes it copy and warn "grad strides do not match bucket view strides"."""
     torch.manual_seed(0)
     net = DartsSupernet(5, (3, 16, 16), init_channels=8, layers=3, partial_k=partial_k,
-                        edge_normalization=partial_k > 1).to(memory_format=torch.channels_last)
+                        edge_normalization=partial_k > 1, fuse_edges=fuse).to(memory_format=torch.channels_last)
     net(torch.randn(2, 3, 16, 16).contiguous(memory_format=torch.channels_last)).sum().backward()
     mismatched = [n for n, p in net.named_parameters() if p.grad is not None and p.grad.stride() != p.stride()]
     assert not mismatched

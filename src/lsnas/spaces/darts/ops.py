@@ -31,7 +31,8 @@ def plus(total: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
 
 
 def plus_product(total: torch.Tensor | None, w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``total + w * x``, one kernel (``torch.addcmul``) instead of a product and a sum; ``None``: an empty sum."""
+    """``total + w * x``, one kernel (``torch.addcmul``) instead of a product and a sum; ``None``: an empty sum. The
+    kernel may fuse the multiply-add, so the result equals the two-step one to rounding, not always bitwise."""
     return w * x if total is None else torch.addcmul(total, w, x)
 
 
