@@ -157,3 +157,20 @@ def test_the_handler_found_before_lsnas_is_called_once_the_run_has_saved():
     finally:
         preemption.uninstall()
         signal.signal(signal.SIGUSR2, previous)
+
+
+def test_a_handler_set_after_lsnas_is_replaced_by_reclaim_and_the_original_comes_back_after():
+    """Lightning's fit sets its own SIGTERM handler over lsnas's; ``reclaim`` (at the training's start) puts lsnas's
+    back, so the run stops where lsnas saves, and ``uninstall`` restores what was there before lsnas."""
+    original = signal.getsignal(signal.SIGUSR1)
+    try:
+        preemption.install(["SIGUSR1"])
+        signal.signal(signal.SIGUSR1, lambda signum, frame: None)  # what a library would do
+        preemption.reclaim()
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert preemption.requested() == "SIGUSR1"
+    finally:
+        preemption.uninstall()
+    assert signal.getsignal(signal.SIGUSR1) == original
+    preemption.reclaim()  # nothing installed: nothing taken
+    assert signal.getsignal(signal.SIGUSR1) == original

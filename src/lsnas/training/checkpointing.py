@@ -126,6 +126,9 @@ class MidEpochCheckpoint(L.Callback):
         self._epoch_done = False  # the epoch's last batch has run: a save now resumes at the next epoch
 
     # -- where the epoch is ------------------------------------------------------------------------
+    def on_train_start(self, trainer, pl_module) -> None:
+        preemption.reclaim()  # Lightning's fit has just set its own SIGTERM handler over lsnas's
+
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         if self._restore_rng is None:  # not the epoch a mid-epoch checkpoint resumes
             self.batches_in_epoch = 0

@@ -25,6 +25,7 @@ SIGNALS = ("SIGTERM", "SIGUSR1", "SIGUSR2")
 
 _requested: str | None = None
 _previous: dict[int, object] = {}
+_installed: set[int] = set()
 
 
 class Interrupted(BaseException):
@@ -60,6 +61,19 @@ def install(names: Iterable[str] = SIGNALS) -> None:
             return
         if previous is not _on_signal:
             _previous[signum] = previous
+        _installed.add(signum)
+
+
+def reclaim() -> None:
+    """Put lsnas's handler back on the signals ``install`` took, over handlers a library set since: Lightning's
+    Trainer sets its own SIGTERM handler on every fit (calling lsnas's too), and under DDP it broadcasts its flag at
+    each batch's start and stops there, before any callback could save. The handlers that were there before lsnas's
+    are still called once the run has saved (``forward``)."""
+    for signum in _installed:
+        try:
+            signal.signal(signum, _on_signal)
+        except ValueError:  # not the main thread
+            return
 
 
 def uninstall() -> None:
@@ -69,6 +83,7 @@ def uninstall() -> None:
     for signum, handler in _previous.items():
         signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
     _previous.clear()
+    _installed.clear()
 
 
 def requested() -> str | None:
