@@ -20,8 +20,9 @@ With ``fuse_edges`` (PC-DARTS's default; GDAS's one-op edges never fuse) all the
 computed together: each conv op of those E edges is one chain of grouped convolutions over E x C
 channels (the edges' own weights concatenated, so parameters, checkpoints and gradients are the
 per-edge ones), each BN one batch norm over E x C channels whose running statistics are written
-back to the edges' own buffers, and the weighted mix, PC-DARTS's shuffle and the edge scales run
-on all E edges at once. A PC-DARTS step makes ~2.6x fewer convolution calls (531 instead of 1,395);
+back to the edges' own buffers, and the weighted mix and the edge scales run on all E edges at once.
+PC-DARTS's bypass and channel shuffle, the same for every edge into a node, are then assembled once per
+node (``SearchCell._with_bypass``). A PC-DARTS step makes ~2.6x fewer convolution calls (531 instead of 1,395);
 on CPU it is ~7% faster for PC-DARTS and ~15% slower for DARTS (16-channel grouped convolutions), see
 docs/benchmarks.md.
 """
