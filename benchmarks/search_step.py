@@ -109,7 +109,8 @@ def make_step(method: str, batch: int, channels_last: bool, baseline: bool = Fal
         m.tau = 10.0
     fmt = m.memory_format
     net = m.supernet
-    w_opt = torch.optim.SGD(net.weight_parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
+    weights = net.weight_parameters()
+    w_opt = torch.optim.SGD(weights, lr=0.025, momentum=0.9, weight_decay=3e-4)
     a_opt = torch.optim.Adam(net.arch_parameters(), lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
     data = [(torch.randn(batch, 3, size, size).contiguous(memory_format=fmt), torch.randint(0, classes, (batch,)))
             for _ in range(2)]
@@ -139,8 +140,8 @@ def make_step(method: str, batch: int, channels_last: bool, baseline: bool = Fal
         a_opt.zero_grad(set_to_none=True)
         w_opt.zero_grad()
         loss = m.criterion(m.search_forward(x_w), y_w)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.weight_parameters(), 5.0)
+        loss.backward() if baseline else loss.backward(inputs=weights)  # lsnas: no alpha gradients here
+        torch.nn.utils.clip_grad_norm_(weights, 5.0)
         w_opt.step()
 
     return step

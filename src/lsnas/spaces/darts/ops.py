@@ -234,8 +234,8 @@ class FactorizedReduce(nn.Module):
 
     def forward_relu_applied(self, x: torch.Tensor) -> torch.Tensor:
         """The op on an input already through ReLU (the supernet shares one ReLU between edges)."""
-        if x.device.type == "cpu" and not x.is_contiguous():
-            return self._subsampled(x)
+        if self.by_subsampling(x):
+            return self.forward_subsampled(*self.subsample(x))
         shifted = x[:, :, 1:, 1:]
         if x.shape[-1] % 2 or x.shape[-2] % 2:
             # Odd sizes (where the official code fails): pad so both branches give ceil(H/2).
@@ -243,14 +243,24 @@ class FactorizedReduce(nn.Module):
             shifted = F.pad(shifted, (0, x.shape[-1] % 2, 0, x.shape[-2] % 2))
         return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
 
-    def _subsampled(self, x: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def by_subsampling(x: torch.Tensor) -> bool:
         """On CPU in channels-last: each 1x1 stride-2 conv as a stride-1 conv of the pixels it reads (the same
         products). torch 2.14's CPU backward of a channels-last 1x1 stride-2 conv corrupts the heap at >= 56 px
         (tests/spaces/test_darts_ops.py), and the way round it through NCHW (a transposition in, one out, and a
         copy of the shifted slice) cost more than the convolutions."""
+        return x.device.type == "cpu" and not x.is_contiguous()
+
+    @staticmethod
+    def subsample(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pixels conv_1 and conv_2 read (views; odd sizes: the zero padding of the shifted branch)."""
         even, odd = x[:, :, ::2, ::2], x[:, :, 1::2, 1::2]
-        if odd.shape != even.shape:  # odd sizes: the zero padding of the shifted branch above
+        if odd.shape != even.shape:
             odd = F.pad(odd, (0, even.shape[-1] - odd.shape[-1], 0, even.shape[-2] - odd.shape[-2]))
+        return even, odd
+
+    def forward_subsampled(self, even: torch.Tensor, odd: torch.Tensor) -> torch.Tensor:
+        """The op on :meth:`subsample`'s pixels (shared by the supernet's strided edges out of one state)."""
         return self.bn(torch.cat([F.conv2d(even, self.conv_1.weight), F.conv2d(odd, self.conv_2.weight)], dim=1))
 
 

@@ -142,8 +142,8 @@ class _InputState:
     def __init__(self, cell: SearchCell, x: torch.Tensor, index: int, stride: int):
         self.cell, self.index, self.stride = cell, index, stride
         c_part = x.shape[1] // cell.partial_k
-        self.part = x if cell.partial_k == 1 else x[:, :c_part]
-        self.rest = None if cell.partial_k == 1 else x[:, c_part:]
+        # one split, not two slices: its backward writes one gradient (each slice's zero-filled a whole one)
+        self.part, self.rest = (x, None) if cell.partial_k == 1 else x.split([c_part, x.shape[1] - c_part], dim=1)
         self._cache: dict[str | tuple, torch.Tensor] = {}
 
     def get(self, name: str | tuple) -> torch.Tensor:
@@ -160,6 +160,8 @@ class _InputState:
             pool = (F.max_pool2d(self.part, 3, self.stride, 1) if name == "max_pool_3x3"
                     else F.avg_pool2d(self.part, 3, self.stride, 1, count_include_pad=False))
             return self.cell.pool_bn[f"{name}_{self.index}"](pool)
+        if name == "subsampled":  # the pixels of the ReLU that the strided edges' factorized reduces read
+            return FactorizedReduce.subsample(self.get("relu"))
         if name == "bypass":  # PC-DARTS: the channels that skip the mixed op
             return self.rest if self.stride == 1 else F.max_pool2d(self.rest, 2, 2)
         raise KeyError(name)
@@ -209,7 +211,12 @@ class SearchCell(nn.Module):
         if name in POOL_OPS:
             return state.get(name)
         if name == "skip_connect":
-            return state.part if edge.stride == 1 else edge.reduce.forward_relu_applied(state.get("relu"))
+            if edge.stride == 1:
+                return state.part
+            relu = state.get("relu")
+            if FactorizedReduce.by_subsampling(relu):
+                return edge.reduce.forward_subsampled(*state.get("subsampled"))
+            return edge.reduce.forward_relu_applied(relu)
         # 'none' (only reached when GDAS samples it): zeros of the edge's output shape
         ref = state.part if edge.stride == 1 else state.part[:, :, ::2, ::2]
         return ref.mul(0.0)
@@ -289,11 +296,30 @@ class SearchCell(nn.Module):
             elif state.stride == 1:  # skip_connect
                 op = rows.shared(state.part)
             else:
-                op = rows.stacked(torch.cat([self.edges[e].reduce.forward_relu_applied(relu) for e in edges], dim=1))
+                op = rows.stacked(self._reduces(state, [self.edges[e].reduce for e in edges]))
             y = plus_product(y, w[_INDEX[name]], op)
         if edge_scales is not None:  # PC-DARTS: on the mixed channels; the bypass is scaled per node (_with_bypass)
             y = rows.weights(edge_scales.index_select(0, index).unsqueeze(0))[0] * y
         return rows.unflatten(y)
+
+    @staticmethod
+    def _reduces(state: _InputState, reduces: list[FactorizedReduce]) -> torch.Tensor:
+        """The factorized reduces of E strided edges side by side (B, E*C, H/2, W/2). Subsampling (CPU, channels-last):
+        each of the two 1x1 convs of all E edges as one conv (their weights concatenated, as they read the same
+        pixels), the halves interleaved per edge, one batch norm."""
+        relu = state.get("relu")
+        if not FactorizedReduce.by_subsampling(relu):
+            return torch.cat([r.forward_relu_applied(relu) for r in reduces], dim=1)
+        even, odd = state.get("subsampled")
+        halves = [F.conv2d(even, torch.cat([r.conv_1.weight for r in reduces])),
+                  F.conv2d(odd, torch.cat([r.conv_2.weight for r in reduces]))]
+        e = len(reduces)
+        if halves[0].stride(1) == 1:  # channels-last: edge e's channels [conv_1's, conv_2's], in (B, H, W, C) order
+            y = torch.stack([h.permute(0, 2, 3, 1).unflatten(3, (e, -1)) for h in halves], dim=4)
+            y = y.flatten(3).permute(0, 3, 1, 2)
+        else:
+            y = torch.stack([h.unflatten(1, (e, -1)) for h in halves], dim=2).flatten(1, 3)
+        return parallel_batch_norm([r.bn for r in reduces], y)
 
     def _edge_index(self, edges: list[int], device: torch.device) -> torch.Tensor:
         """``edges`` as an index tensor, made once per device (not a buffer: nothing to save)."""
