@@ -50,3 +50,26 @@ def test_wrong_method_space_pair_lists_valid_choices():
     with pytest.raises(ValueError, match="supports: resnet.*Known spaces: .*darts"):
         check_method_space(OnlyResNet, "darts")
     check_method_space(PCDARTS, "darts")
+
+
+def test_ddp_leaves_the_alphas_to_the_architecture_step_and_the_weight_step_computes_no_alpha_gradient(tmp_path):
+    """The weight step's backward fills only the weights' gradients, so DDP must not wait for the alphas'
+    (it would fail at the next forward: 'Expected to have finished reduction in the prior iteration')."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    method = PCDARTS(num_classes=3, input_shape=(3, 16, 16), space=SPACE, partial_channels=2, **OPT)
+    arch = {id(p) for p in method.supernet.arch_parameters()}
+    assert sorted(method._ddp_params_and_buffers_to_ignore) == sorted(
+        n for n, p in method.named_parameters() if id(p) in arch) and len(arch) == 4
+    torch.distributed.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        method.forward = method.supernet.forward  # Lightning redirects DDP's forward to training_step likewise
+        ddp = DistributedDataParallel(method)
+        weights = method.supernet.weight_parameters()
+        for _ in range(2):  # the second forward is where DDP fails if a reduction was left unfinished
+            x = torch.randn(2, 3, 16, 16).contiguous(memory_format=torch.channels_last)
+            method.criterion(ddp(x), torch.tensor([0, 1])).backward(inputs=weights)
+        assert all(p.grad is None for p in method.supernet.arch_parameters())
+        assert all(w.grad is not None for w in weights)
+    finally:
+        torch.distributed.destroy_process_group()
