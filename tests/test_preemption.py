@@ -157,6 +157,28 @@ def test_a_one_shot_search_stopped_then_killed_mid_epoch_resumes_to_the_same_alp
     assert (resumed["arch_digest"], resumed["weight_digests"]) == (whole["arch_digest"], whole["weight_digests"])
 
 
+
+@pytest.mark.slow
+def test_a_one_shot_search_stopped_at_its_last_batch_validates_again_when_resumed(tmp_path):
+    """Stopped during the final epoch's last batch, the search saves there and stops after that epoch's validation;
+    the resumed run has no epoch left to train, so its summary's ``val_top1`` comes from validating the final
+    supernet again, equal to the uninterrupted run's."""
+    common = [*TINY, "method=darts", "method.epochs=2", "trainer.limit_train_batches=6", "trainer.limit_val_batches=4",
+              "logger=none"]
+    run("search.py", *common, f"hydra.run.dir={tmp_path / 'whole'}")
+    run_dir = tmp_path / "stopped"
+    proc = subprocess.run([sys.executable, STOP_AT, str(ROOT / "search.py"), *common, f"hydra.run.dir={run_dir}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "STOP_AT": "last_batch:1"})
+    interrupted(proc.returncode, proc.stderr, run_dir)
+    assert "(epoch 1, after its validation)" in proc.stderr
+    assert not (run_dir / "search_summary.json").exists()
+    run("search.py", *common, f"hydra.run.dir={run_dir}", "ckpt_path=last")
+    whole, resumed = (json.loads((d / "search_summary.json").read_text()) for d in (tmp_path / "whole", run_dir))
+    assert whole["val_top1"] > 0  # 64 validation images: a value to compare, not a degenerate 0
+    for key in ("val_top1", "arch_digest", "weight_digests"):
+        assert resumed[key] == whole[key], key
+
 def trials(run_dir):
     log = TrialLog.replay(Journal(run_dir).read())
     return log, {k: (log.results[k]["status"], log.results[k].get("score")) for k in sorted(log.results)}
