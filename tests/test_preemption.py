@@ -138,6 +138,27 @@ def test_train_stopped_at_an_epochs_end_stops_after_its_validation_and_resumes_t
         assert resumed[key] == whole_training[key], key
 
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("moment", "says"), [
+    ("sanity:0", "stopped before its first training step, so nothing was saved and a resume starts afresh"),
+    ("test:0", "stopped outside the training loop; its last checkpoint is")])
+def test_train_stopped_during_its_sanity_check_or_test_exits_to_be_resumed_and_says_what_is_saved(
+        tmp_path, whole_training, moment, says):
+    """Outside the training loop Lightning's own SIGTERM handling stops the run: it still exits 75, and the message
+    names what is on disk (nothing before the first step; after the training, the checkpoint the test resumes from)."""
+    run_dir = tmp_path / "run"
+    proc = subprocess.run([sys.executable, STOP_AT, str(ROOT / "train.py"), *TRAIN, f"hydra.run.dir={run_dir}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "STOP_AT": moment})
+    assert proc.returncode == INTERRUPTED_EXIT, proc.stderr[-3000:]
+    assert f"interrupted by SIGTERM: {says}" in proc.stderr
+    assert not (run_dir / "metrics.json").exists()
+    run("train.py", *TRAIN, f"hydra.run.dir={run_dir}", "ckpt_path=last")
+    resumed = json.loads((run_dir / "metrics.json").read_text())
+    for key in ("val_top1", "top1", "epochs", "weight_digests"):
+        assert resumed[key] == whole_training[key], key
+
 @pytest.mark.slow
 def test_a_one_shot_search_stopped_then_killed_mid_epoch_resumes_to_the_same_alphas(tmp_path):
     common = [*TINY, "method=darts", "method.epochs=2", "trainer.limit_train_batches=20", "logger=none"]

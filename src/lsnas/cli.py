@@ -126,8 +126,16 @@ def resume_command(run_dir: str | Path) -> str:
 
 def _report_interrupted(stop: BaseException, run_dir: str | Path) -> None:
     name = getattr(stop, "signal_name", None) or preemption.requested() or "SIGTERM"
-    saved = getattr(stop, "saved", "") or "the checkpoint of the epoch it had just finished"  # Lightning's stop
-    print(f"interrupted by {name}: saved {saved}; nothing final was written. Resume with:\n  "
+    saved = getattr(stop, "saved", "")
+    if saved:
+        saved = f"saved {saved}"
+    else:  # Lightning's own stop: outside the training loop (its sanity check, a test), where lsnas saves nothing new
+        from lsnas.training.trainer import CHECKPOINT_DIR
+
+        last = Path(run_dir) / CHECKPOINT_DIR / "last.ckpt"
+        saved = (f"stopped outside the training loop; its last checkpoint is {last}" if last.exists() else
+                 "stopped before its first training step, so nothing was saved and a resume starts afresh")
+    print(f"interrupted by {name}: {saved}; nothing final was written. Resume with:\n  "
           f"{resume_command(run_dir)}", file=sys.stderr)
 
 
