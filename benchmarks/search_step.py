@@ -8,7 +8,7 @@ supernet, PC-DARTS's stems, 224x224, 1000 classes). Each configuration runs in a
 (ru_maxrss) is that configuration's own.
 
 ``--baseline`` times the same mathematics computed the official way instead: every edge on its
-own (lsnas.spaces.darts.reference), NCHW, and an architecture step that back-propagates into all
+own (lsnas.spaces.darts.reference), NCHW, and architecture and weight steps that back-propagate into all
 parameters (``loss.backward()``) as the official code does. For second-order DARTS that is the
 official architect.py's unrolled step: a new network built and loaded with the virtual-step weights
 every step, its validation loss back-propagated into every parameter, then the finite-difference
