@@ -110,7 +110,8 @@ class Evaluator:
         raise NotImplementedError
 
 
-def _error_text(error: BaseException, limit: int = 12) -> str:
+def error_text(error: BaseException, limit: int = 12) -> str:
+    """A failed trial's error for its result: the exception, then the last ``limit`` lines of its traceback."""
     lines = traceback.format_exception(type(error), error, error.__traceback__)
     tail = "".join(lines[-limit:]).rstrip()
     return f"{type(error).__name__}: {error}\n{tail}"
@@ -138,7 +139,7 @@ def run_trial(evaluator: Evaluator, arch: dict, ctx: TrialContext) -> dict:
     except KeyboardInterrupt:
         raise
     except Exception as error:  # a trial's failure is a result, not the end of the search
-        result = Result(status=status_of(error), error=_error_text(error))
+        result = Result(status=status_of(error), error=error_text(error))
     result.cost.setdefault("seconds", round(time.perf_counter() - started, 3))
     return result.to_dict()
 

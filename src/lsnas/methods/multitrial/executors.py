@@ -15,7 +15,7 @@ import os
 from dataclasses import asdict
 
 from lsnas.errors import ConfigError
-from lsnas.evaluators.base import Evaluator, TrialContext, _error_text, run_trial
+from lsnas.evaluators.base import Evaluator, TrialContext, error_text, run_trial
 from lsnas.registry import Registry
 
 EXECUTORS: Registry[type] = Registry("executor", setting="evaluator.executor")
@@ -127,7 +127,7 @@ class RayExecutor(Executor):
         try:
             return k, self._ray.get(ref)
         except Exception as error:
-            return k, {"status": self._status_of(error), "error": _error_text(error), "cost": {}}
+            return k, {"status": self._status_of(error), "error": error_text(error), "cost": {}}
 
     def _status_of(self, error: Exception) -> str:
         """A trial's own failures are caught inside it; what reaches here is Ray's: its memory monitor killed
