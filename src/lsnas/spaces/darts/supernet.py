@@ -23,8 +23,8 @@ per-edge ones), each BN one batch norm over E x C channels whose running statist
 back to the edges' own buffers, and the weighted mix and the edge scales run on all E edges at once.
 PC-DARTS's bypass and channel shuffle, the same for every edge into a node, are then assembled once per
 node (``SearchCell._with_bypass``). A PC-DARTS step makes ~2.6x fewer convolution calls (531 instead of 1,395);
-on CPU it is ~7% faster for PC-DARTS and ~15% slower for DARTS (16-channel grouped convolutions), see
-docs/benchmarks.md.
+on CPU (2026-12-06) it is ~1.35x faster for PC-DARTS at the same memory, and 3-5% faster for DARTS at 13-36% more
+memory (the E-fold copies of a state's ReLU and shared ops kept for the backward), see docs/benchmarks.md.
 """
 
 from __future__ import annotations
