@@ -206,9 +206,14 @@ def trials(run_dir):
 
 
 @pytest.mark.slow
-def test_a_multi_trial_search_stopped_mid_trial_leaves_it_pending_and_resumes_to_the_same_scores(tmp_path):
+@pytest.mark.parametrize("executor", ["inprocess", "ray"])
+def test_a_multi_trial_search_stopped_mid_trial_leaves_it_pending_and_resumes_to_the_same_scores(tmp_path, executor):
+    """With Ray the signal reaches the whole process group, its workers too (as a scheduler's does): the trial
+    that was running is left pending all the same, not recorded as lost."""
+    if executor == "ray":
+        pytest.importorskip("ray")
     common = ["method=random", "method.num_trials=3", *TINY_TRAIN, "protocol.trainer.limit_train_batches=40",
-              "logger=none"]
+              "logger=none", f"evaluator.executor={executor}"]
     run("search.py", *common, f"hydra.run.dir={tmp_path / 'whole'}")
     run_dir = tmp_path / "stopped"
     journal = run_dir / "trials.jsonl"

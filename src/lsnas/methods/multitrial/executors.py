@@ -17,6 +17,7 @@ from dataclasses import asdict
 from lsnas.errors import ConfigError
 from lsnas.evaluators.base import Evaluator, TrialContext, error_text, run_trial
 from lsnas.registry import Registry
+from lsnas.utils import preemption
 
 EXECUTORS: Registry[type] = Registry("executor", setting="evaluator.executor")
 
@@ -93,7 +94,10 @@ class ThreadExecutor(Executor):
 class RayExecutor(Executor):
     """Trials as Ray tasks with their own resources. A GPU trial gets a fresh worker process
     (``max_calls=1``), so its GPU memory is returned when it ends. A worker that dies makes the trial
-    ``lost`` (the driver retries it)."""
+    ``lost`` (the driver retries it). A stop signal is seen within ``poll_seconds``, the trials in flight left
+    pending."""
+
+    poll_seconds = 1.0
 
     def __init__(self, workers: int = 1, ray_address: str | None = None, cpus_per_trial: float = 1,
                  gpus_per_trial: float = 0, **_):
@@ -108,6 +112,9 @@ class RayExecutor(Executor):
             local = {} if ray_address else {"num_cpus": max(int(workers * cpus_per_trial), os.cpu_count() or 1)}
             ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, configure_logging=False,
                      **local)
+            # Ray's core installs a SIGTERM handler in the driver that aborts it (exit -6, nothing journaled):
+            # lsnas's stop handling goes back on, so a preempted search still saves and exits to be resumed
+            preemption.reclaim()
             self._owns_ray = True
         else:
             self._owns_ray = False
@@ -122,7 +129,15 @@ class RayExecutor(Executor):
         self._refs[self._task.remote(evaluator, arch, asdict(ctx))] = ctx.k
 
     def wait(self) -> tuple[int, dict]:
-        (ref,), _ = self._ray.wait(list(self._refs), num_returns=1)
+        while True:
+            ready, _ = self._ray.wait(list(self._refs), num_returns=1, timeout=self.poll_seconds)
+            if ready:
+                break
+            # A stop signal reaches the driver, not Ray's workers: stop now rather than when the running trials end
+            # (hours, past a scheduler's grace period). They have no result, so they stay pending in the journal and
+            # run again on resume; close() cancels them.
+            preemption.check(f"the journal ({len(self._refs)} trials in flight left pending)")
+        (ref,) = ready
         k = self._refs.pop(ref)
         try:
             return k, self._ray.get(ref)
