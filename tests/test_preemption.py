@@ -206,10 +206,10 @@ def trials(run_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("executor", ["inprocess", "ray"])
+@pytest.mark.parametrize("executor", ["inprocess", "threads", "ray"])
 def test_a_multi_trial_search_stopped_mid_trial_leaves_it_pending_and_resumes_to_the_same_scores(tmp_path, executor):
-    """With Ray the signal reaches the whole process group, its workers too (as a scheduler's does): the trial
-    that was running is left pending all the same, not recorded as lost."""
+    """Whichever executor runs the trial (the driver's process, a thread, a Ray worker that the driver's signal
+    does not reach), the trial that was running is left pending, not recorded as failed or lost."""
     if executor == "ray":
         pytest.importorskip("ray")
     common = ["method=random", "method.num_trials=3", *TINY_TRAIN, "protocol.trainer.limit_train_batches=40",
