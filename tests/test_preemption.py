@@ -208,8 +208,9 @@ def trials(run_dir):
 @pytest.mark.slow
 @pytest.mark.parametrize("executor", ["inprocess", "threads", "ray"])
 def test_a_multi_trial_search_stopped_mid_trial_leaves_it_pending_and_resumes_to_the_same_scores(tmp_path, executor):
-    """Whichever executor runs the trial (the driver's process, a thread, a Ray worker that the driver's signal
-    does not reach), the trial that was running is left pending, not recorded as failed or lost."""
+    """Whichever executor runs the trial (the driver's process, a thread, a Ray worker process), the trial that was
+    running is left pending, not recorded as failed or lost, and the resumed search scores what the uninterrupted
+    one did."""
     if executor == "ray":
         pytest.importorskip("ray")
     common = ["method=random", "method.num_trials=3", *TINY_TRAIN, "protocol.trainer.limit_train_batches=40",
