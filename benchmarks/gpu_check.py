@@ -12,7 +12,8 @@ It prints, each section as soon as it is measured:
    bf16 step time (goal: < 1 GPU-hour);
 3. final-training throughput in images/s, bf16-mixed: DARTS_V2's ImageNet network at 224 px and timm's ResNet-50
    through lsnas's training path (train.py's module, Trainer, callbacks and precision), next to the same timm
-   model in a plain PyTorch loop (goal: lsnas within 10% of it);
+   model in a plain PyTorch loop (goal: lsnas within 10% of it); ResNet-50 again with ``compile.enabled=true``
+   and the seconds its first steps took to compile, to decide that setting's default on GPUs;
 4. one step of DDP on one device with every warning it raises (goal: none);
 5. the empirical NTK with BN in train mode on a DARTS CIFAR network (C=16, 8 cells) at batch 64 and 256: the
    official loop (one backward pass per row) against ``proxy.ntk_rows_per_pass`` rows per batched backward,
@@ -140,7 +141,10 @@ class Throughput:
 
         class _Timer(L.Callback):
             def __init__(inner):
-                inner.started, inner.seen, inner.images = None, 0, 0
+                inner.fit_started, inner.started, inner.seen, inner.images = None, None, 0, 0
+
+            def on_train_start(inner, trainer, pl_module):
+                inner.fit_started = time.perf_counter()
 
             def on_train_batch_start(inner, trainer, pl_module, batch, batch_idx):
                 if batch_idx == warmup:
@@ -157,10 +161,16 @@ class Throughput:
         sync(device)
         return self.callback.images / (time.perf_counter() - self.callback.started)
 
+    @property
+    def warmup_s(self) -> float:
+        """Seconds of the warm-up steps (with torch.compile: mostly the compilation)."""
+        return self.callback.started - self.callback.fit_started
+
 
 def lsnas_throughput(arch_name: str, resolution: int, batch: int, steps: int, device: torch.device,
-                     precision: str, tiny: bool) -> float:
-    """Images/s of train.py's training path (its module, make_trainer's Trainer and callbacks) on random data."""
+                     precision: str, tiny: bool, compile: dict | None = None) -> tuple[float, float]:
+    """Images/s of train.py's training path (its module, make_trainer's Trainer and callbacks) on random data, and
+    the seconds its warm-up steps took; ``compile``: torch.compile's options (train.py's ``compile`` setting)."""
     from lsnas.arch import resolve_arch
     from lsnas.training.runner import build_network, make_module
     from lsnas.training.trainer import make_trainer
@@ -173,7 +183,7 @@ def lsnas_throughput(arch_name: str, resolution: int, batch: int, steps: int, de
     arch = resolve_arch(cfg.arch)
     data = SimpleNamespace(num_classes=1000 if not tiny else 10, input_shape=(3, resolution, resolution))
     net = build_network(arch, data, cfg.protocol)
-    module = make_module(net, data.num_classes, cfg.protocol, arch)
+    module = make_module(net, data.num_classes, cfg.protocol, arch, compile=compile)
     warmup = 3
     x = torch.randn(batch, 3, resolution, resolution)
     y = torch.randint(0, data.num_classes, (batch,))
@@ -188,7 +198,7 @@ def lsnas_throughput(arch_name: str, resolution: int, batch: int, steps: int, de
                                       progress=False, gradient_clip_val=cfg.protocol.grad_clip or None,
                                       enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0)
             trainer.fit(module, train_dataloaders=many)
-    return timer.images_per_s(device)
+    return timer.images_per_s(device), timer.warmup_s
 
 
 def plain_timm_throughput(resolution: int, batch: int, steps: int, device: torch.device, precision: str,
@@ -302,13 +312,18 @@ def main() -> None:
 
     resolution, batch = (32, 8) if args.tiny else (224, 128)
     print(f"\n3. final training, bf16-mixed, {resolution} px, batch {batch}: images/s")
-    darts = lsnas_throughput("darts_v2", resolution, batch, steps, device, "bf16-mixed", args.tiny)
-    resnet = lsnas_throughput("resnet18" if args.tiny else "resnet50", resolution, batch, steps, device, "bf16-mixed",
-                              args.tiny)
+    darts, _ = lsnas_throughput("darts_v2", resolution, batch, steps, device, "bf16-mixed", args.tiny)
+    resnet_name = "resnet18" if args.tiny else "resnet50"
+    resnet, _ = lsnas_throughput(resnet_name, resolution, batch, steps, device, "bf16-mixed", args.tiny)
     plain = plain_timm_throughput(resolution, batch, steps, device, "bf16-mixed", args.tiny)
+    # tiny: aot_eager traces as inductor does without needing a C++ compiler on the test machine
+    compiled, compile_s = lsnas_throughput(resnet_name, resolution, batch, steps, device, "bf16-mixed", args.tiny,
+                                           compile={"backend": "aot_eager" if args.tiny else "inductor"})
     print(f"DARTS_V2 ImageNet network, lsnas: {darts:9.1f}")
     print(f"ResNet-50, lsnas (train.py path): {resnet:9.1f}")
-    print(f"ResNet-50, timm in a plain loop:  {plain:9.1f}   lsnas / plain = {resnet / plain:.2f}", flush=True)
+    print(f"ResNet-50, timm in a plain loop:  {plain:9.1f}   lsnas / plain = {resnet / plain:.2f}")
+    print(f"ResNet-50, lsnas, compile.enabled=true: {compiled:9.1f}   compiled / eager = {compiled / resnet:.2f}, "
+          f"first 3 steps {compile_s:.0f} s", flush=True)
 
     print("\n4. DDP, one device, 3 steps of a DARTS search: warnings")
     found = ddp_warnings(device, args.tiny)

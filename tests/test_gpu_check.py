@@ -18,6 +18,7 @@ def test_the_gpu_check_runs_every_section_on_cpu_tiny():
                     "4. DDP, one device", "5. empirical NTK"):
         assert section in out, out
     assert out.count("darts ") >= 2 and "pcdarts" in out and "lsnas / plain = " in out and " h projected" in out
+    assert "compiled / eager = " in out  # train.py's compile setting ran through the training path
     assert "warnings\n  none\n" in out  # DDP raised no warning (bucket strides, unsynced logs)
     ntk = out.split("5. empirical NTK")[1].strip().splitlines()[2:]
     assert len(ntk) == 6 and all(float(row.split()[-1]) < 1e-5 for row in ntk), ntk  # every way equals the loop

@@ -57,6 +57,19 @@ def test_train_then_resume_on_digits(tmp_path):
 
 
 @pytest.mark.slow
+def test_compiled_run_resumes_eager(tmp_path):
+    """compile.enabled=true trains through torch.compile (aot_eager here: no C++ compiler in a test), and its
+    checkpoint resumes without it: the network's state dict is the same either way."""
+    run = tmp_path / "run"
+    run_train(*TINY, "arch=darts_v2", "logger=none", "protocol.epochs=1", "compile.enabled=true",
+              "compile.backend=aot_eager", f"hydra.run.dir={run}")
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 1
+    run_train(*TINY, "arch=darts_v2", "logger=none", "protocol.epochs=2", f"hydra.run.dir={run}", "ckpt_path=last")
+    resumed = json.loads((run / "metrics.json").read_text())
+    assert resumed["epochs"] == 2 and 0.0 <= resumed["top1"] <= 1.0
+
+
+@pytest.mark.slow
 def test_regularisers_and_auxiliary_head_train(tmp_path):
     run_train(*TINY, "dataset.resolution=32", "protocol.model.auxiliary=true", "protocol.aux_weight=0.4",
               "protocol.cutout=8", "protocol.drop_path_prob=0.2", "protocol.label_smoothing=0.1",

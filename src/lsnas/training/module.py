@@ -43,12 +43,14 @@ class PerClassAccuracy(Metric):
 class ClassificationModule(L.LightningModule):
     """Cross-entropy training with the DARTS extras: auxiliary loss, cutout, drop-path ramped linearly
     from 0 to ``drop_path_prob`` over the epochs, label smoothing. Optimiser and scheduler are partials
-    from the protocol config."""
+    from the protocol config. ``compile``: ``torch.compile``'s options for the network's forward in the training,
+    validation and test steps (None: eager); the network itself is not wrapped, so checkpoints and state dicts
+    are the same either way."""
 
     def __init__(self, net: nn.Module, num_classes: int, optimizer: Callable, scheduler: Callable | None = None,
                  label_smoothing: float = 0.0, aux_weight: float = 0.0, cutout: int = 0,
                  drop_path_prob: float = 0.0, arch: dict | None = None, batch_size: int | None = None,
-                 lr_reference_batch: int | None = None):
+                 lr_reference_batch: int | None = None, compile: dict | None = None):
         super().__init__()
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
         self.net = net
@@ -59,9 +61,23 @@ class ClassificationModule(L.LightningModule):
         self.test_metrics = accuracy_metrics(num_classes, "test/")
         self.test_per_class = PerClassAccuracy(num_classes)
         self.per_class_result: dict[str, torch.Tensor] | None = None
+        self._compiled_outputs = None  # made at setup when asked: a compiled function does not pickle
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    def setup(self, stage: str) -> None:
+        if self.hparams.compile and self._compiled_outputs is None:
+            self._compiled_outputs = torch.compile(self._network_outputs, **self.hparams.compile)
+
+    def _outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return (self._compiled_outputs or self._network_outputs)(x)
+
+    def _network_outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits and, where the network has an auxiliary head, its logits (None outside training)."""
+        if hasattr(self.net, "forward_with_aux"):
+            return self.net.forward_with_aux(x)
+        return self.net(x), None
 
     def on_train_epoch_start(self) -> None:
         if hasattr(self.net, "drop_path_prob"):
@@ -71,10 +87,7 @@ class ClassificationModule(L.LightningModule):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
         x = cutout(x, self.hparams.cutout)  # on the device, after normalisation, as DARTS
-        if hasattr(self.net, "forward_with_aux"):
-            logits, logits_aux = self.net.forward_with_aux(x)
-        else:
-            logits, logits_aux = self.net(x), None
+        logits, logits_aux = self._outputs(x)
         loss = self.criterion(logits, y)
         if logits_aux is not None and self.hparams.aux_weight > 0:
             loss = loss + self.hparams.aux_weight * self.criterion(logits_aux, y)
@@ -85,7 +98,7 @@ class ClassificationModule(L.LightningModule):
 
     def _eval_step(self, batch, metrics: MetricCollection, stage: str) -> torch.Tensor:
         x, y = batch
-        logits = self.net(x)
+        logits = self._outputs(x)[0]
         self.log(f"{stage}/loss", self.criterion(logits, y), on_epoch=True, sync_dist=True)
         metrics(logits, y)
         self.log_dict(metrics, prog_bar=stage == "val", on_epoch=True)

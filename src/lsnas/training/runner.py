@@ -49,14 +49,23 @@ def build_network(arch, datamodule, protocol) -> nn.Module:
     return space.build(arch, datamodule.num_classes, datamodule.input_shape, **network_kwargs(space, model))
 
 
-def make_module(net: nn.Module, num_classes: int, protocol, arch) -> ClassificationModule:
-    """The LightningModule that trains ``net`` under ``protocol`` (optimiser, schedule and regularisers)."""
+def compile_options(compile_cfg) -> dict | None:
+    """``torch.compile``'s keyword arguments from the ``compile`` setting; None when it is off (or absent)."""
+    if not compile_cfg or not compile_cfg.get("enabled"):
+        return None
+    options = _as_config(compile_cfg)
+    return {k: v for k, v in OmegaConf.to_container(options, resolve=True).items() if k != "enabled"}
+
+
+def make_module(net: nn.Module, num_classes: int, protocol, arch, compile: dict | None = None) -> ClassificationModule:
+    """The LightningModule that trains ``net`` under ``protocol`` (optimiser, schedule and regularisers);
+    ``compile``: torch.compile's options (``compile_options``), None for eager."""
     p = _as_config(protocol)
     return ClassificationModule(net, num_classes, optimizer=instantiate(p.optimizer),
                                 scheduler=instantiate(p.scheduler) if p.get("scheduler") else None,
                                 label_smoothing=p.label_smoothing, aux_weight=p.aux_weight, cutout=p.cutout,
                                 drop_path_prob=p.drop_path_prob, arch=arch.to_dict(), batch_size=p.get("batch_size"),
-                                lr_reference_batch=p.get("lr_reference_batch"))
+                                lr_reference_batch=p.get("lr_reference_batch"), compile=compile)
 
 
 def build(cfg: DictConfig):
@@ -116,7 +125,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     if origin is not None:
         with open_dict(cfg):  # logged with the run config (make_loggers), next to the study's axes
             cfg.source_run = origin
-    module = make_module(net, datamodule.num_classes, p, arch)
+    module = make_module(net, datamodule.num_classes, p, arch, compile=compile_options(cfg.get("compile")))
     # e.g. limit_train_batches for demos (an empty node is falsy: no recipe)
     recipe = OmegaConf.to_container(p.trainer, resolve=True) if p.get("trainer") else {}
     trainer, clock = make_trainer(cfg, run_dir, max_epochs=p.epochs, callbacks=[CorruptImageReport(datamodule.corrupt)],

@@ -105,7 +105,9 @@ class _DartsNetwork(nn.Module):
         super().__init__()
         self.layers = layers
         self.auxiliary = auxiliary
-        self.drop_path_prob = 0.0  # set per epoch by the training schedule
+        # set per epoch by the training schedule; a copy as a tensor for torch.compile (drop_path_prob)
+        self.register_buffer("drop_path_tensor", torch.zeros(()), persistent=False)
+        self.drop_path_prob = 0.0
         self.aux_position = 2 * layers // 3
         self.cells, channels = stack_cells(lambda *args: Cell(genotype, *args), layers, init_channels, c_stem,
                                            reduction_prev)
@@ -114,14 +116,27 @@ class _DartsNetwork(nn.Module):
         self.classifier = nn.Linear(channels[-1], num_classes)
         self.num_features = channels[-1]
 
+    @property
+    def drop_path_prob(self) -> float:
+        return self._drop_path_prob
+
+    @drop_path_prob.setter
+    def drop_path_prob(self, p: float) -> None:
+        # Under torch.compile the cells read the tensor: a Python float is a constant of the compiled graph, and a
+        # new value every epoch recompiled it each epoch until dynamo's recompilation limit (8) left it eager.
+        self._drop_path_prob = float(p)
+        with torch.no_grad():
+            self.drop_path_tensor.fill_(self._drop_path_prob)
+
     def stem(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
     def forward_with_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         s0, s1 = self.stem(x)
         logits_aux = None
+        drop_prob = self.drop_path_tensor if torch.compiler.is_compiling() else self._drop_path_prob
         for i, cell in enumerate(self.cells):
-            s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
+            s0, s1 = s1, cell(s0, s1, drop_prob)
             if i == self.aux_position and self.auxiliary_head is not None and self.training:
                 logits_aux = self.auxiliary_head(s1)
         logits = self.classifier(self.global_pooling(s1).flatten(1))

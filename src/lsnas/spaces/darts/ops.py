@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from timm.layers import drop_path as timm_drop_path
 from torch import nn
 from torch.nn import functional as F
 
@@ -46,6 +47,17 @@ class BatchNorm2d(nn.BatchNorm2d):
         if bn_in_nchw(x):
             return super().forward(x.contiguous()).contiguous(memory_format=torch.channels_last)
         return super().forward(x)
+
+
+def drop_path(x: torch.Tensor, drop_prob: float | torch.Tensor) -> torch.Tensor:
+    """Drop whole samples' paths with probability ``drop_prob``, scaling the kept by 1 / keep (official DARTS's
+    ``drop_path``: timm's for a float). A 0-d tensor ``drop_prob`` (under torch.compile, whose graph would hold a
+    float as a constant) draws the same distribution from another stream of the generator."""
+    if not torch.is_tensor(drop_prob):
+        return timm_drop_path(x, drop_prob, training=True)
+    keep = 1.0 - drop_prob
+    mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep.to(x.dtype))
+    return x * mask.div_(keep)
 
 
 def bn_in_nchw(x: torch.Tensor) -> bool:
