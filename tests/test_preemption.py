@@ -140,6 +140,26 @@ def test_train_stopped_at_an_epochs_end_stops_after_its_validation_and_resumes_t
 
 
 @pytest.mark.slow
+def test_train_validating_every_second_epoch_reports_its_final_weights_when_stopped_or_not(tmp_path):
+    """With ``check_val_every_n_epoch=2`` the third and last epoch runs without a validation. ``val_top1`` is the
+    final weights' either way: the uninterrupted run reported epoch 2's, while one stopped at the last epoch's last
+    batch and resumed (no epoch left) validated its final weights, and the two disagreed."""
+    common = [*TRAIN, "protocol.epochs=3", "+trainer.check_val_every_n_epoch=2"]
+    run("train.py", *common, f"hydra.run.dir={tmp_path / 'whole'}")
+    whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    run_dir = tmp_path / "run"
+    proc = subprocess.run([sys.executable, STOP_AT, str(ROOT / "train.py"), *common, f"hydra.run.dir={run_dir}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "STOP_AT": "last_batch:2"})
+    interrupted(proc.returncode, proc.stderr, run_dir)
+    run("train.py", *common, f"hydra.run.dir={run_dir}", "ckpt_path=last")
+    resumed = json.loads((run_dir / "metrics.json").read_text())
+    assert whole["epochs"] == resumed["epochs"] == 3 and whole["val_top1"] is not None
+    for key in ("val_top1", "top1", "weight_digests"):
+        assert resumed[key] == whole[key], key
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(("moment", "says"), [
     ("sanity:0", "stopped before its first training step, so nothing was saved and a resume starts afresh"),
     ("test:0", "stopped outside the training loop; its last checkpoint is")])

@@ -129,12 +129,15 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path, *, max_epochs: int, callb
 
 def last_validation(trainer: L.Trainer, module: L.LightningModule, datamodule, name: str,
                     resumed: bool) -> float | None:
-    """The last validation's ``name`` (e.g. ``val/top1``). A run resumed after its last validation had run (stopped
-    there, or killed after that save) has none, since checkpoints keep no metrics: its final weights are validated
-    again (eval mode: the same numbers; with ``check_val_every_n_epoch`` > 1 an uninterrupted run reports the last
-    validated epoch's instead). Without a validation set it stays None."""
+    """``name`` (e.g. ``val/top1``) of the final weights. Validated again when the last validation did not see them:
+    the last epochs ran without one (``check_val_every_n_epoch`` not dividing the epochs run), or the run was resumed
+    after its last validation had run (stopped there, or killed after that save: checkpoints keep no metrics).
+    Eval mode: the numbers the epoch's own validation gives, so stopped-and-resumed and uninterrupted runs report
+    the same. Without a validation set it stays None."""
     value = trainer.callback_metrics.get(name)
-    if value is None and resumed:
+    every = trainer.check_val_every_n_epoch
+    stale = value is not None and every is not None and trainer.current_epoch % every != 0
+    if stale or (value is None and resumed):
         trainer.validate(module, datamodule=datamodule, verbose=False)
         value = trainer.callback_metrics.get(name)
     return None if value is None else float(value)
