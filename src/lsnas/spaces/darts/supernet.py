@@ -284,7 +284,8 @@ class SearchCell(nn.Module):
         index = self._edge_index(edges, weights.device)
         relu = state.get("relu")
         rows = _EdgeRows(relu, n, state.get(POOL_OPS[0]))
-        w = rows.weights(weights.index_select(0, index).t())  # per op, its E edges' weights as rows
+        # per op but 'none' (it adds exactly zero), its E edges' weights as rows: w[k - 1] is op k's
+        w = rows.weights(weights.index_select(0, index)[:, 1:].t())
         side_by_side = repeat_channels(relu, n)  # (B, E*C, H, W): edge e reads channels e*C .. (e+1)*C
         y = None
         for name in PRIMITIVES[1:]:  # official order; 'none' adds exactly zero
@@ -297,7 +298,7 @@ class SearchCell(nn.Module):
                 op = rows.shared(state.part)
             else:
                 op = rows.stacked(self._reduces(state, [self.edges[e].reduce for e in edges]))
-            y = plus_product(y, w[_INDEX[name]], op)
+            y = plus_product(y, w[_INDEX[name] - 1], op)
         if edge_scales is not None:  # PC-DARTS: on the mixed channels; the bypass is scaled per node (_with_bypass)
             y = rows.weights(edge_scales.index_select(0, index).unsqueeze(0))[0] * y
         return rows.unflatten(y)
