@@ -25,15 +25,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_two_nodes(script: str, run_dir, *overrides, node1: tuple[str, ...] = ()) -> list[str]:
-    """``node1``: overrides for node 1 only (after the shared ones)."""
+def run_two_nodes(script: str, run_dir, *overrides, node1_wrapper: str | None = None) -> list[str]:
+    """``node1_wrapper``: a script that runs node 1's entry point (tests/helpers/other_alphas.py)."""
     port = free_port()
     procs = []
     for node in (0, 1):
         env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "NODE_RANK": str(node),
                "LOCAL_RANK": "0", "OMP_NUM_THREADS": "1"}
-        own = node1 if node == 1 else ()
-        procs.append(subprocess.Popen([sys.executable, str(ROOT / script), *overrides, *own, *TWO_NODES,
+        wrapper = [node1_wrapper] if node == 1 and node1_wrapper else []
+        procs.append(subprocess.Popen([sys.executable, *wrapper, str(ROOT / script), *overrides, *TWO_NODES,
                                        f"hydra.run.dir={run_dir}"], cwd=ROOT, env=env, text=True,
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
     outputs = []
@@ -51,10 +51,11 @@ def run_two_nodes(script: str, run_dir, *overrides, node1: tuple[str, ...] = ())
 
 @pytest.mark.slow
 def test_search_on_two_nodes_writes_one_architecture_from_identical_alphas(tmp_path):
-    # node 1 is seeded otherwise, so it initialises other alphas and weights: DDP broadcasts rank 0's weights, and
-    # the method rank 0's alphas (which DDP ignores), or the ranks would search from different architectures
+    # node 1 initialises other alphas: the method broadcasts rank 0's at fit start (DDP ignores the alphas, so it does
+    # not), or the ranks would search from different architectures
     outputs = run_two_nodes("search.py", tmp_path, *TINY, "method=pcdarts", "method.module.partial_channels=2",
-                            "method.module.warmup_fraction=0", "method.epochs=2", node1=("seed=1",))
+                            "method.module.warmup_fraction=0", "method.epochs=2",
+                            node1_wrapper=str(ROOT / "tests" / "helpers" / "other_alphas.py"))
     summary = json.loads((tmp_path / "search_summary.json").read_text())
     assert summary["world_size"] == 2 and summary["ranks_consistent"]
     arch_digests, weight_digests = summary["arch_digests"], summary["weight_digests"]

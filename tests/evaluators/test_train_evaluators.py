@@ -34,6 +34,20 @@ def test_in_process_training_is_scored_on_the_validation_split_with_its_cost(tmp
     assert again["score"] == result["score"]  # the same seed, the same training
 
 
+def test_a_trial_whose_last_epochs_ran_without_validation_is_scored_on_its_final_weights(tmp_path):
+    """``check_val_every_n_epoch=2``: with 1 epoch no validation ran during the fit (the trial had no score); the
+    final weights are validated as train.py validates them. With 3 epochs the curve shows the epochs' own
+    validations only (it repeated the second epoch's value for the third)."""
+    every_second = "+protocol.trainer.check_val_every_n_epoch=2"
+    one = run_trial(train_evaluator(every_second), ARCH, TrialContext(k=0, seed=0, trial_dir=str(tmp_path / "a")))
+    assert one["status"] == "complete", one.get("error")
+    assert one["score"] == one["metrics"]["val/top1"] and 0.0 <= one["score"] <= 1.0
+    three = run_trial(train_evaluator(every_second, "protocol.epochs=3"), ARCH,
+                      TrialContext(k=1, seed=0, trial_dir=str(tmp_path / "b")))
+    curve = three["metrics"]["curve"]
+    assert curve[0] is None and curve[1] is not None and curve[2] is None
+
+
 def test_the_fingerprint_is_what_the_score_means():
     base = train_evaluator()
     assert base.fingerprint() == train_evaluator().fingerprint()

@@ -28,7 +28,7 @@ from lsnas.spaces.base import SearchSpace
 from lsnas.training.callbacks import EpochCurve
 from lsnas.training.complexity import complexity
 from lsnas.training.runner import build_network, make_module
-from lsnas.training.trainer import make_trainer
+from lsnas.training.trainer import last_validation, make_trainer
 
 _DATA: dict[str, L.LightningDataModule] = {}  # per process: trials in one worker share the loaded data
 
@@ -113,6 +113,12 @@ class TrainEvaluator(Evaluator):
                                           progress=False, max_steps=self.max_steps or -1,
                                           gradient_clip_val=self.protocol.get("grad_clip") or None, **recipe)
             trainer.fit(module, datamodule=datamodule)
+        finished = trainer.current_epoch >= self.epochs or (self.max_steps and trainer.global_step >= self.max_steps)
+        if not finished and self.timeout_s:
+            raise TimeoutError(f"training stopped by evaluator.timeout_s={self.timeout_s} after "
+                               f"{trainer.current_epoch} of {self.epochs} epochs")
+        with quiet_lightning():  # the final weights' score, as train.py reports it (validated again if need be)
+            last_validation(trainer, module, datamodule, self.metric)
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
         metrics["curve"] = curve.values  # the metric after each epoch (convergence studies)
         metrics["num_classes"] = datamodule.num_classes  # chance level: a loss near ln(classes) never learned
@@ -121,10 +127,6 @@ class TrainEvaluator(Evaluator):
                 (tested,) = trainer.test(module, datamodule=datamodule, verbose=False)
             metrics.update({k: float(v) for k, v in tested.items()})
         cost.update(seconds=round(clock.elapsed_s, 3), epochs=trainer.current_epoch, steps=trainer.global_step)
-        finished = trainer.current_epoch >= self.epochs or (self.max_steps and trainer.global_step >= self.max_steps)
-        if not finished and self.timeout_s:
-            raise TimeoutError(f"training stopped by evaluator.timeout_s={self.timeout_s} after "
-                               f"{trainer.current_epoch} of {self.epochs} epochs")
         loss = metrics.get("train/loss_epoch", 0.0)
         if not math.isfinite(loss):
             return Result(status="nan", cost=cost, metrics=metrics, error=f"training loss became {loss}")

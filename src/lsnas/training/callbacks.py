@@ -44,10 +44,16 @@ class EpochCurve(L.Callback):
     def __init__(self, metric: str = "val/top1"):
         self.metric = metric
         self.values: list[float | None] = []
+        self._validated = False  # in this epoch: an earlier epoch's value stays in callback_metrics
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        self._validated = self._validated or not trainer.sanity_checking
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         value = trainer.callback_metrics.get(self.metric)
-        self.values.append(None if value is None else round(float(value), 6))
+        fresh = self._validated or not self.metric.startswith("val/")
+        self.values.append(None if value is None or not fresh else round(float(value), 6))
+        self._validated = False
 
 
 def short_genotype(genotype: dict, previous: dict | None = None, width: int = 160) -> str:
@@ -96,6 +102,18 @@ class GenotypeTrace(L.Callback):
         for logger in trainer.loggers:  # W&B shows the genotype as text next to the curves
             if isinstance(logger, WandbLogger):
                 logger.experiment.log({"genotype": json.dumps(genotype), "epoch": trainer.current_epoch})
+
+
+class LastValidatedStep(L.Callback):
+    """The global step at which this process last validated (the sanity check aside): the final weights were
+    validated when it is the run's last step."""
+
+    def __init__(self):
+        self.step: int | None = None
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self.step = trainer.global_step
 
 
 class StopAfterEpochs(L.Callback):

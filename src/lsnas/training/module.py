@@ -68,6 +68,9 @@ class ClassificationModule(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         if self.hparams.compile and self._compiled_outputs is None:
+            # Dynamo's caches hold every compiled graph of this method, across instances: a multirun sweep training
+            # one network after another in one process would soon reach its recompilation limit and run eager.
+            torch._dynamo.reset()
             self._compiled_outputs = torch.compile(self._network_outputs, **self.hparams.compile)
 
     def _outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

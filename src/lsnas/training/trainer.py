@@ -17,7 +17,7 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelChec
 from omegaconf import DictConfig, OmegaConf
 
 from lsnas.errors import ConfigError
-from lsnas.training.callbacks import StopAfterEpochs, WallClock
+from lsnas.training.callbacks import LastValidatedStep, StopAfterEpochs, WallClock
 from lsnas.training.checkpointing import AtomicCheckpointIO, MidEpochCheckpoint, check_checkpoint
 from lsnas.training.progress import CompactProgressBar
 
@@ -110,7 +110,8 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path, *, max_epochs: int, callb
     run_dir = Path(run_dir)
     clock = WallClock()
     loggers = make_loggers(cfg)
-    all_callbacks: list[Callback] = [clock, *([CompactProgressBar()] if progress else []), *callbacks]
+    all_callbacks: list[Callback] = [clock, LastValidatedStep(), *([CompactProgressBar()] if progress else []),
+                                     *callbacks]
     every = cfg.get("checkpoint") or {}
     all_callbacks.append(MidEpochCheckpoint(run_dir / CHECKPOINT_DIR / "last.ckpt" if checkpoints else None,
                                             every.get("every_n_steps"), every.get("every_minutes")))
@@ -127,17 +128,15 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path, *, max_epochs: int, callb
     return trainer, clock
 
 
-def last_validation(trainer: L.Trainer, module: L.LightningModule, datamodule, name: str,
-                    resumed: bool) -> float | None:
-    """``name`` (e.g. ``val/top1``) of the final weights. Validated again when the last validation did not see them:
-    the last epochs ran without one (``check_val_every_n_epoch`` not dividing the epochs run), or the run was resumed
-    after its last validation had run (stopped there, or killed after that save: checkpoints keep no metrics).
-    Eval mode: the numbers the epoch's own validation gives, so stopped-and-resumed and uninterrupted runs report
-    the same. Without a validation set it stays None."""
+def last_validation(trainer: L.Trainer, module: L.LightningModule, datamodule, name: str) -> float | None:
+    """``name`` (e.g. ``val/top1``) of the final weights, validated again unless a validation in this process ran
+    after the last training step. It did not when the last epochs had none (``check_val_every_n_epoch`` > 1, a
+    step-based ``val_check_interval``), or when the run was resumed after its last validation (stopped there, or
+    killed after that save: checkpoints keep no metrics). Eval mode gives the numbers the epoch's own validation
+    would, so stopped-and-resumed and uninterrupted runs report the same. Without a validation set: None."""
+    tracker = next((c for c in trainer.callbacks if isinstance(c, LastValidatedStep)), None)
     value = trainer.callback_metrics.get(name)
-    every = trainer.check_val_every_n_epoch
-    stale = value is not None and every is not None and trainer.current_epoch % every != 0
-    if stale or (value is None and resumed):
+    if value is None or tracker is None or tracker.step != trainer.global_step:
         trainer.validate(module, datamodule=datamodule, verbose=False)
         value = trainer.callback_metrics.get(name)
     return None if value is None else float(value)

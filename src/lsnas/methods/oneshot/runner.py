@@ -103,7 +103,7 @@ def search(cfg: DictConfig, run_dir: str | Path, announce: bool = True) -> dict:
                "seed": cfg.seed, "genotype": arch.genotype, "arch_digest": arch.digest,
                "epochs": trainer.current_epoch, "completed": trainer.current_epoch >= cfg.method.epochs,
                # the supernet's, on the search's held-out half
-               "val_top1": last_validation(trainer, method, datamodule, "val/top1", resumed=checkpoint is not None),
+               "val_top1": last_validation(trainer, method, datamodule, "val/top1"),
                "wall_time_s": round(clock.elapsed_s, 2),
                "wall_time_this_run_s": round(fit_s, 2), "peak_memory_bytes": peak_memory_bytes(),
                "world_size": trainer.world_size, "ranks_consistent": consistent, "arch_digests": arch_digests,

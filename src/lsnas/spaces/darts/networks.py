@@ -125,6 +125,7 @@ class _DartsNetwork(nn.Module):
         # Under torch.compile the cells read the tensor: a Python float is a constant of the compiled graph, and a
         # new value every epoch recompiled it each epoch until dynamo's recompilation limit (8) left it eager.
         self._drop_path_prob = float(p)
+        self.drop_path_on = self._drop_path_prob > 0.0
         with torch.no_grad():
             self.drop_path_tensor.fill_(self._drop_path_prob)
 
@@ -134,7 +135,10 @@ class _DartsNetwork(nn.Module):
     def forward_with_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         s0, s1 = self.stem(x)
         logits_aux = None
-        drop_prob = self.drop_path_tensor if torch.compiler.is_compiling() else self._drop_path_prob
+        if torch.compiler.is_compiling():  # a guard on a bool: a graph with drop-path and one without, not one a value
+            drop_prob = self.drop_path_tensor if self.drop_path_on else 0.0
+        else:
+            drop_prob = self._drop_path_prob
         for i, cell in enumerate(self.cells):
             s0, s1 = s1, cell(s0, s1, drop_prob)
             if i == self.aux_position and self.auxiliary_head is not None and self.training:

@@ -56,8 +56,9 @@ def drop_path(x: torch.Tensor, drop_prob: float | torch.Tensor) -> torch.Tensor:
     if not torch.is_tensor(drop_prob):
         return timm_drop_path(x, drop_prob, training=True)
     keep = 1.0 - drop_prob
-    mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep.to(x.dtype))
-    return x * mask.div_(keep)
+    # drawn in float32 from the unrounded probability (a bf16 0.9 is 0.8984), then scaled as timm does: in x's dtype
+    mask = torch.empty((x.shape[0],) + (1,) * (x.ndim - 1), device=x.device).bernoulli_(keep)
+    return x * mask.to(x.dtype).div_(keep)
 
 
 def bn_in_nchw(x: torch.Tensor) -> bool:
