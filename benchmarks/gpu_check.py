@@ -2,6 +2,7 @@
 
     python benchmarks/gpu_check.py                       # on the first GPU
     python benchmarks/gpu_check.py --device cpu --tiny   # the same code paths, tiny sizes (tests run this)
+    python benchmarks/gpu_check.py --sections 3 5        # only those (a run a time limit cut short)
 
 It prints, each section as soon as it is measured:
 1. the one-shot search step (architecture step + weight step, first order) of DARTS and PC-DARTS on the CIFAR
@@ -275,70 +276,90 @@ def ddp_warnings(device: torch.device, tiny: bool) -> list[str]:
     return found
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cuda")
-    parser.add_argument("--tiny", action="store_true", help="tiny networks and batches (a CPU smoke run)")
-    parser.add_argument("--steps", type=int, default=10)
-    args = parser.parse_args()
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("no CUDA device: run with --device cpu --tiny for a smoke run")
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    steps = 2 if args.tiny else args.steps
-    batches = (8, 16) if args.tiny else (64, 256)
-    print(f"lsnas GPU check on {name} (torch {torch.__version__}){' [tiny]' if args.tiny else ''}", flush=True)
-
+def search_steps(device: torch.device, tiny: bool, steps: int, batches: tuple[int, ...]) -> dict:
     print("\n1. one-shot search step (first order), CIFAR supernet")
     print(f"{'method':<8} {'batch':>5} {'fp32 s':>8} {'bf16 s':>8} {'speed-up':>8} {'fp32 GiB':>9} {'bf16 GiB':>9} "
           f"{'bf16 s, fuse_edges flipped':>26}")
     bf16_steps = {}
     for method in ("darts", "pcdarts"):
         for batch in batches:
-            r32, r16 = (search_step(method, batch, p, device, args.tiny, steps) for p in ("32-true", "bf16-mixed"))
-            flipped = search_step(method, batch, "bf16-mixed", device, args.tiny, steps, fuse_edges=method != "pcdarts")
+            r32, r16 = (search_step(method, batch, p, device, tiny, steps) for p in ("32-true", "bf16-mixed"))
+            flipped = search_step(method, batch, "bf16-mixed", device, tiny, steps, fuse_edges=method != "pcdarts")
             assert r16["alphas_fp32"], "architecture parameters left fp32"
             bf16_steps[(method, batch)] = r16["s_per_step"]
             gib = [f"{r['peak_gib']:.2f}" if r["peak_gib"] is not None else "-" for r in (r32, r16)]
             print(f"{method:<8} {batch:>5} {r32['s_per_step']:>8.3f} {r16['s_per_step']:>8.3f} "
                   f"{r32['s_per_step'] / r16['s_per_step']:>7.2f}x {gib[0]:>9} {gib[1]:>9} "
                   f"{flipped['s_per_step']:>26.3f}", flush=True)
+    return bf16_steps
 
-    big = batches[-1]
+
+def projected_search(step_s: float, batch: int) -> None:
     steps_per_epoch = 25_000 // 256
-    hours = 50 * steps_per_epoch * bf16_steps[("pcdarts", big)] / 3600
+    hours = 50 * steps_per_epoch * step_s / 3600
     print(f"\n2. full PC-DARTS CIFAR-10 search (50 epochs x {steps_per_epoch} steps of 256, bf16, "
-          f"from the batch-{big} step): {hours:.2f} h projected", flush=True)
+          f"from the batch-{batch} step): {hours:.2f} h projected", flush=True)
 
-    resolution, batch = (32, 8) if args.tiny else (224, 128)
+
+def final_training(device: torch.device, tiny: bool, steps: int) -> None:
+    resolution, batch = (32, 8) if tiny else (224, 128)
     print(f"\n3. final training, bf16-mixed, {resolution} px, batch {batch}: images/s")
-    darts, _ = lsnas_throughput("darts_v2", resolution, batch, steps, device, "bf16-mixed", args.tiny)
-    resnet_name = "resnet18" if args.tiny else "resnet50"
-    resnet, _ = lsnas_throughput(resnet_name, resolution, batch, steps, device, "bf16-mixed", args.tiny)
-    plain = plain_timm_throughput(resolution, batch, steps, device, "bf16-mixed", args.tiny)
-    # tiny: aot_eager traces as inductor does without needing a C++ compiler on the test machine
-    compiled, compile_s = lsnas_throughput(resnet_name, resolution, batch, steps, device, "bf16-mixed", args.tiny,
-                                           compile={"backend": "aot_eager" if args.tiny else "inductor"})
+    darts, _ = lsnas_throughput("darts_v2", resolution, batch, steps, device, "bf16-mixed", tiny)
+    resnet_name = "resnet18" if tiny else "resnet50"
+    resnet, _ = lsnas_throughput(resnet_name, resolution, batch, steps, device, "bf16-mixed", tiny)
+    plain = plain_timm_throughput(resolution, batch, steps, device, "bf16-mixed", tiny)
     print(f"DARTS_V2 ImageNet network, lsnas: {darts:9.1f}")
     print(f"ResNet-50, lsnas (train.py path): {resnet:9.1f}")
-    print(f"ResNet-50, timm in a plain loop:  {plain:9.1f}   lsnas / plain = {resnet / plain:.2f}")
+    print(f"ResNet-50, timm in a plain loop:  {plain:9.1f}   lsnas / plain = {resnet / plain:.2f}", flush=True)
+    # tiny: aot_eager traces as inductor does without needing a C++ compiler on the test machine
+    compiled, compile_s = lsnas_throughput(resnet_name, resolution, batch, steps, device, "bf16-mixed", tiny,
+                                           compile={"backend": "aot_eager" if tiny else "inductor"})
     print(f"ResNet-50, lsnas, compile.enabled=true: {compiled:9.1f}   compiled / eager = {compiled / resnet:.2f}, "
           f"first 3 steps {compile_s:.0f} s", flush=True)
 
-    print("\n4. DDP, one device, 3 steps of a DARTS search: warnings")
-    found = ddp_warnings(device, args.tiny)
-    print("\n".join(f"  {w}" for w in found) if found else "  none")
 
+def ntk_rows(device: torch.device, tiny: bool) -> None:
     print("\n5. empirical NTK, BN in train mode, DARTS CIFAR network: rows per backward pass (1: the official loop)")
     print(f"{'batch':>5} {'rows/pass':>9} {'s':>8} {'GiB':>6} {'vs loop':>8} {'max rel diff':>12}")
-    for batch in (8, 16) if args.tiny else (64, 256):
-        loop = ntk_train_bn(batch, 1, device, args.tiny)
+    for batch in (8, 16) if tiny else (64, 256):
+        loop = ntk_train_bn(batch, 1, device, tiny)
         for rows in (1, 8, 32):
-            r = loop if rows == 1 else ntk_train_bn(batch, rows, device, args.tiny)
+            r = loop if rows == 1 else ntk_train_bn(batch, rows, device, tiny)
             diff = float((r["theta"] - loop["theta"]).abs().max() / loop["theta"].abs().max())
             gib = f"{r['peak_gib']:.2f}" if r["peak_gib"] is not None else "-"
             print(f"{batch:>5} {rows:>9} {r['seconds']:>8.2f} {gib:>6} {loop['seconds'] / r['seconds']:>7.2f}x "
                   f"{diff:>12.1e}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--tiny", action="store_true", help="tiny networks and batches (a CPU smoke run)")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--sections", type=int, nargs="+", choices=range(1, 6), default=[1, 2, 3, 4, 5],
+                        help="which sections to run (2 needs 1): to finish a run that a time limit cut short")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("no CUDA device: run with --device cpu --tiny for a smoke run")
+    if 2 in args.sections and 1 not in args.sections:
+        parser.error("section 2 projects section 1's step time: --sections 1 2")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    steps = 2 if args.tiny else args.steps
+    batches = (8, 16) if args.tiny else (64, 256)
+    print(f"lsnas GPU check on {name} (torch {torch.__version__}){' [tiny]' if args.tiny else ''}", flush=True)
+    if 1 in args.sections:
+        bf16_steps = search_steps(device, args.tiny, steps, batches)
+        if 2 in args.sections:
+            projected_search(bf16_steps[("pcdarts", batches[-1])], batches[-1])
+    if 3 in args.sections:
+        final_training(device, args.tiny, steps)
+    if 4 in args.sections:
+        print("\n4. DDP, one device, 3 steps of a DARTS search: warnings")
+        found = ddp_warnings(device, args.tiny)
+        print("\n".join(f"  {w}" for w in found) if found else "  none")
+    if 5 in args.sections:
+        ntk_rows(device, args.tiny)
 
 
 if __name__ == "__main__":
