@@ -20,7 +20,6 @@ import argparse
 import importlib
 import statistics
 import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,7 +27,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from search_step import make_step  # noqa: E402
+from search_step import make_step, timed  # noqa: E402
 
 SETTINGS = {  # method: (repository argument, source folder in it, weight lr, arch lr, unrolled)
     "darts1": ("darts", "cnn", 0.025, 3e-4, False),
@@ -68,12 +67,6 @@ def official_step(repo: Path, folder: str, lr: float, arch_lr: float, unrolled: 
         optimizer.step()
 
     return step
-
-
-def timed(step) -> float:
-    started = time.perf_counter()
-    step()
-    return time.perf_counter() - started
 
 
 def main() -> None:

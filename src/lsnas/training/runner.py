@@ -134,7 +134,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     checkpoint = resolve_checkpoint(cfg.get("ckpt_path"), run_dir, module)
     trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint, weights_only=True)  # a checkpoint is data
     fit_s = time.perf_counter() - started
-    # the last epoch's: what a search may score by
+    # the final weights': what a search may score by
     val_top1 = last_validation(trainer, module, datamodule, "val/top1")
     # Every rank must hold the same weights after training (DDP's invariant; the digests show it).
     weight_digests = rank_digests(trainer, net.parameters())
