@@ -33,6 +33,7 @@ from lsnas.methods.multitrial.evolution import RegularizedEvolution
 from lsnas.methods.multitrial.executors import make_executor
 from lsnas.methods.multitrial.journal import Journal, TrialLog
 from lsnas.methods.multitrial.loop import SearchLoop
+from lsnas.proxies.combine import RankIndex
 from lsnas.spaces import get_space
 
 
@@ -53,7 +54,18 @@ def measure(executor_name: str, workers: int, trials: int, seconds: float) -> di
             "overhead_ms": (wall * executor.workers - trials * seconds) / trials * 1000}
 
 
-def measure_scale(strategy_name: str, trials: int) -> dict:
+class TwoProxyRanks:
+    """A relative objective as a two-proxy search's (``proxy.measure=[lga,naswot]``, equal weights): the rank
+    combination of the synthetic score and a second value derived from it (standing in for a second proxy)."""
+
+    def signed(self, result: dict) -> list[float]:
+        return [result["score"], (result["score"] * 1e3) % 1.0]
+
+    def index(self) -> RankIndex:
+        return RankIndex([1.0, 1.0])
+
+
+def measure_scale(strategy_name: str, trials: int, relative: bool = False) -> dict:
     """The bare loop at ``trials`` trials: cost per trial overall and over the last 10%, journal size, replay."""
     space = get_space("darts")
     strategy = (RandomSearch(trials) if strategy_name == "random" else
@@ -67,7 +79,7 @@ def measure_scale(strategy_name: str, trials: int) -> dict:
 
     with tempfile.TemporaryDirectory() as run_dir:
         with Journal(run_dir) as journal:
-            state = SearchState(TrialLog(), space)
+            state = SearchState(TrialLog(), space, objective=TwoProxyRanks() if relative else None)
             loop = SearchLoop(journal, state, strategy, SyntheticEvaluator(), make_executor("inprocess"), seed=0,
                               on_result=on_result)
             began = time.perf_counter()
@@ -83,13 +95,14 @@ def measure_scale(strategy_name: str, trials: int) -> dict:
             "journal_mb": size / 2**20, "replay_s": replay_s}
 
 
-def main_scale(counts: list[int]) -> None:
-    print("the bare loop (synthetic evaluations taking no time), in process, DARTS space")
+def main_scale(counts: list[int], relative: bool = False) -> None:
+    print("the bare loop (synthetic evaluations taking no time), in process, DARTS space"
+          + (", scored by a two-proxy rank combination" if relative else ""))
     header = ("strategy", "trials", "ms/trial", "last 10%", "journal", "replay")
     print("{:<10} {:>8} {:>10} {:>10} {:>10} {:>8}".format(*header))
     for name in ("random", "evolution"):
         for count in counts:
-            r = measure_scale(name, count)
+            r = measure_scale(name, count, relative)
             print(f"{r['strategy']:<10} {r['trials']:>8} {r['ms_per_trial']:>10.2f} {r['tail_ms_per_trial']:>10.2f} "
                   f"{r['journal_mb']:>7.1f} MB {r['replay_s']:>7.2f}s", flush=True)
 
@@ -99,10 +112,12 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--seconds", type=float, default=0.5, help="simulated evaluation time per trial")
     parser.add_argument("--scale", type=int, nargs="+", help="numbers of trials: how the bare loop scales")
+    parser.add_argument("--relative", action="store_true",
+                        help="with --scale: score the trials by a relative objective (a two-proxy rank combination)")
     args = parser.parse_args()
     if args.scale:
         logging.getLogger("lsnas").setLevel(logging.WARNING)
-        main_scale(args.scale)
+        main_scale(args.scale, args.relative)
         return
     logging.getLogger("lsnas").setLevel(logging.WARNING)  # no progress line per trial here
     rows = [measure("inprocess", 1, args.trials, args.seconds)]

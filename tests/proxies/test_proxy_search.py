@@ -17,7 +17,7 @@ from lsnas.methods import search
 from lsnas.methods.multitrial.journal import Journal, TrialLog
 from lsnas.methods.multitrial.strategy import SearchState
 from lsnas.proxies import PROXIES
-from lsnas.proxies.combine import check_weights, rank_combination
+from lsnas.proxies.combine import RankCombination, check_weights, rank_combination
 from lsnas.proxies.quality import correlation, study_table, write_report
 from lsnas.spaces import get_space, known_spaces
 from lsnas.spaces.sparse import SparseSpace
@@ -52,10 +52,50 @@ def test_proxy_settings_errors_name_the_setting(measure, weights, message):
         check_weights(measure, weights)
 
 
+def test_the_rank_index_kept_up_to_date_equals_ranking_everything_again():
+    """Candidates added one by one at random positions (results arrive out of order of k), with ties, NaN and
+    infinities: after every addition each score equals rank_combination over all of them in position order, to
+    the bit, and the best is its first maximum."""
+    rng = np.random.default_rng(0)
+    combination = RankCombination({"naswot": 2.0, "ntk_cond": 1.0, "lga": 0.5}, key="{}")
+    index, rows = combination.index(), []
+    for _ in range(60):
+        row = {name: float(rng.choice([rng.integers(0, 6), math.nan, math.inf, -math.inf], p=[0.85, 0.05, 0.05, 0.05]))
+               for name in combination.weights}  # few distinct values: many ties
+        position = int(rng.integers(0, len(rows) + 1))
+        rows.insert(position, {"metrics": row})
+        index.insert(position, combination.signed({"metrics": row}))
+        expected = combination(rows)
+        assert index.scores().tolist() == expected
+        assert [index.score(i) for i in range(len(rows))] == expected
+        assert index.best() == int(np.argmax(expected))
+    assert len(set(expected)) < len(expected)  # the ties were there
+
+
+def test_a_relative_objective_search_state_scores_trials_as_ranking_them_all_would():
+    """SearchState with a rank combination, results arriving out of order of k, failures among them: the complete
+    trials' scores and the best equal rank_combination over the complete results in order of k."""
+    log, space = TrialLog(), get_space("darts")
+    combination = RankCombination({"naswot": 1.0, "ntk_cond": 1.0})
+    state = SearchState(log, space, objective=combination)
+    rng = random.Random(0)
+    for k in range(12):
+        arch = space.sample(random.Random(k))
+        log.apply({"event": "ask", "k": k, "arch": arch.to_dict(), "digest": arch.digest, "fingerprint": "f"})
+    for k in rng.sample(range(12), 12):
+        status = "failed" if k % 5 == 4 else "complete"
+        log.apply({"event": "result", "k": k, "status": status, "score": 0.0,
+                   "metrics": {"proxy/naswot": float(rng.randint(0, 3)), "proxy/ntk_cond": float(rng.randint(0, 3))}})
+        done = sorted(j for j, r in log.results.items() if r["status"] == "complete")
+        expected = combination([log.results[j] for j in done])
+        assert [t.k for t in state.completed()] == done and [t.score for t in state.completed()] == expected
+        assert state.best().k == done[int(np.argmax(expected))]
+        assert state.where().best().k == state.best().k  # a view ranks among its own members
+
+
 def test_the_search_state_ranks_by_the_objective_and_recomputes_it_as_results_come_in():
     log = TrialLog()
-    state = SearchState(log, get_space("darts"),
-                        objective=lambda results: rank_combination([r["metrics"] for r in results], {"lga": 1.0}))
+    state = SearchState(log, get_space("darts"), objective=RankCombination({"lga": 1.0}, key="{}"))
     space = get_space("darts")
     for k, value in enumerate([0.2, 0.9]):
         arch = space.sample(random.Random(k))

@@ -102,8 +102,8 @@ class Evaluator:
 
     def relative_objective(self):
         """The search's score when this evaluator's scores are relative to other candidates (a rank
-        combination of proxies): a function from the complete trials' results to their scores. None: each
-        trial's own score."""
+        combination of proxies): an ``Objective`` (``lsnas.methods.multitrial.strategy``), such as
+        ``lsnas.proxies.combine.RankCombination``. None: each trial's own score."""
         return None
 
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> Result:

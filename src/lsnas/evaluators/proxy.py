@@ -30,7 +30,7 @@ from lsnas.errors import ConfigError
 from lsnas.evaluators.base import EVALUATORS, Evaluator, Result, TrialContext
 from lsnas.evaluators.train import build_candidate, check_buildable, quiet_lightning
 from lsnas.proxies import get_proxy
-from lsnas.proxies.combine import check_weights, rank_combination
+from lsnas.proxies.combine import RankCombination, check_weights
 from lsnas.proxies.ntk import shared_kernels
 from lsnas.spaces.base import SearchSpace
 from lsnas.training.runner import make_module
@@ -159,9 +159,6 @@ class ProxyMeasurement:
         """A trial's own score: the signed value of the lead proxy."""
         return get_proxy(self.lead).sign * values[self.lead]
 
-    def combine(self, values: Sequence[dict[str, float]]) -> list[float]:
-        return rank_combination(values, self.weights)
-
 
 def measure_candidate(measurement: ProxyMeasurement, dataset: dict, protocol: dict, trainer: dict,
                       arch: Architecture, ctx: TrialContext) -> tuple[dict[str, float], dict]:
@@ -198,9 +195,7 @@ class ProxyEvaluator(Evaluator):
     def relative_objective(self):
         if len(self.proxy.weights) < 2:
             return None
-        names = list(self.proxy.weights)
-        return lambda results: self.proxy.combine(
-            [{n: r.get("metrics", {}).get(f"proxy/{n}", float("nan")) for n in names} for r in results])
+        return RankCombination(self.proxy.weights, key="proxy/{}")
 
     def evaluate(self, arch: Architecture, ctx: TrialContext) -> Result:
         values, cost = measure_candidate(self.proxy, self.dataset, self.protocol, self.trainer, arch, ctx)

@@ -19,16 +19,19 @@ from __future__ import annotations
 
 import bisect
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from lsnas.arch import Architecture
 from lsnas.errors import ConfigError
 from lsnas.methods.multitrial.journal import TrialLog
 from lsnas.registry import Registry
 from lsnas.spaces.base import SearchSpace
+
+if TYPE_CHECKING:
+    from lsnas.proxies.combine import RankIndex
 
 STRATEGIES: Registry[type] = Registry("multi-trial strategy", setting="method")
 
@@ -81,26 +84,31 @@ class Trial:
         return self.objective if self.objective is not None else self.result.get("score")
 
 
-#: A relative objective: the complete trials' results (in order of k) -> their scores. A weighted rank
-#: combination of proxies is one: a candidate's rank depends on the others measured.
-Objective = Callable[[Sequence[dict]], Sequence[float]]
+class Objective(Protocol):
+    """A relative objective: a trial's score depends on the other complete trials (a weighted rank combination of
+    proxies, :class:`lsnas.proxies.combine.RankCombination`). ``signed`` gives the values it ranks, from a
+    result; ``index`` an empty :class:`~lsnas.proxies.combine.RankIndex` that the state fills as results arrive."""
+
+    def signed(self, result: dict) -> Sequence[float]: ...
+
+    def index(self) -> RankIndex: ...
 
 
 class SearchState:
     """The search so far, replayed from the journal: every asked trial in order of k.
 
     With an ``objective`` (the evaluator's, when its scores are relative), complete trials are scored by it,
-    recomputed over all of them when asked after the journal changed; otherwise by their own journaled score.
-    What strategies ask for on every proposal (the asked trials, the digests seen, the complete trials, the
-    best) is kept up to date from the events that arrived since the last question, so the cost per trial
-    does not grow with the search."""
+    ranked among all of them; otherwise by their own journaled score. What strategies ask for on every proposal
+    (the asked trials, the digests seen, the complete trials, their ranks, the best) is kept up to date from the
+    events that arrived since the last question, so the Python work per trial does not grow with the search
+    (a relative objective's ranks and best are O(n) vectorised)."""
 
     def __init__(self, log: TrialLog, space: SearchSpace, objective: Objective | None = None,
                  tags: dict | None = None):
         self.log, self.space, self.objective = log, space, objective
         self.tags = dict(tags or {})
         self._trials: dict[int, Trial] = {}
-        self._objectives: tuple[int, dict[int, float]] = (-1, {})
+        self._ranks = objective.index() if objective is not None else None  # of the complete trials, in order of k
         self._views: dict[tuple, SearchState] = {}
         self._ks: list[int] = []           # asked, in order of k
         self._member: set[int] = set()
@@ -140,7 +148,10 @@ class SearchState:
                 self._finished += 1
                 result = log.results[k]
                 if result["status"] == "complete":
-                    bisect.insort(self._complete, k)
+                    position = bisect.bisect_left(self._complete, k)
+                    self._complete.insert(position, k)
+                    if self._ranks is not None:
+                        self._ranks.insert(position, self.objective.signed(result))
                     best = log.results[self._best_k] if self._best_k is not None else None
                     if best is None or (result.get("score"), -k) > (best.get("score"), -self._best_k):
                         self._best_k = k
@@ -150,18 +161,17 @@ class SearchState:
         self._sync()
         return self._ks
 
-    def _relative_scores(self) -> dict[int, float]:
-        version, scores = self._objectives
-        if version != self.log.version:
-            self._sync()
-            done = self._complete
-            scores = dict(zip(done, map(float, self.objective([self.log.results[k] for k in done]))))
-            self._objectives = (self.log.version, scores)
-        return scores
+    def _relative_score(self, k: int) -> float | None:
+        """Trial k's score by the objective (None unless it is complete)."""
+        self._sync()
+        position = bisect.bisect_left(self._complete, k)
+        if position == len(self._complete) or self._complete[position] != k:
+            return None
+        return self._ranks.score(position)
 
     def trial(self, k: int) -> Trial:
         ask, result = self.log.asks[k], self.log.results.get(k)
-        objective = self._relative_scores().get(k) if self.objective else None
+        objective = self._relative_score(k) if self.objective else None
         cached = self._trials.get(k)
         if cached is None or cached.result is not result or cached.objective != objective:
             fresh = Trial(k, ask, result, objective)
@@ -200,9 +210,10 @@ class SearchState:
 
     def best(self) -> Trial | None:
         """The complete trial with the highest score (the earliest among equals)."""
-        if self.objective:
-            return max(self.completed(), key=lambda t: (t.score, -t.k), default=None)
         self._sync()
+        if self.objective:
+            position = self._ranks.best()
+            return None if position is None else self.trial(self._complete[position])
         return None if self._best_k is None else self.trial(self._best_k)
 
     def __iter__(self) -> Iterator[Trial]:
