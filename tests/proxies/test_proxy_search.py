@@ -73,27 +73,46 @@ def test_the_rank_index_kept_up_to_date_equals_ranking_everything_again():
 
 
 def test_a_relative_objective_search_state_scores_trials_as_ranking_them_all_would():
-    """SearchState with a rank combination, results arriving out of order of k, failures among them: the complete
-    trials' scores and the best equal rank_combination over the complete results in order of k."""
+    """SearchState with a rank combination, results arriving out of order of k in batches (one by one, and more at
+    once than it adds one by one, as a resume's replay), failures among them: the scores and the best of the state,
+    of views of two tagged groups, and of a state replayed from scratch all equal rank_combination over the complete
+    results (of the group) in order of k."""
     log, space = TrialLog(), get_space("darts")
     combination = RankCombination({"naswot": 1.0, "ntk_cond": 1.0})
     state = SearchState(log, space, objective=combination)
     rng = random.Random(0)
-    for k in range(12):
+    for k in range(300):
         arch = space.sample(random.Random(k))
-        log.apply({"event": "ask", "k": k, "arch": arch.to_dict(), "digest": arch.digest, "fingerprint": "f"})
-    for k in rng.sample(range(12), 12):
-        status = "failed" if k % 5 == 4 else "complete"
-        log.apply({"event": "result", "k": k, "status": status, "score": 0.0,
-                   "metrics": {"proxy/naswot": float(rng.randint(0, 3)), "proxy/ntk_cond": float(rng.randint(0, 3))}})
-        done = sorted(j for j, r in log.results.items() if r["status"] == "complete")
-        expected = combination([log.results[j] for j in done])
-        assert [t.k for t in state.completed()] == done and [t.score for t in state.completed()] == expected
-        assert state.best().k == done[int(np.argmax(expected))]
-        assert state.where().best().k == state.best().k  # a view ranks among its own members
+        log.apply({"event": "ask", "k": k, "arch": arch.to_dict(), "digest": arch.digest, "fingerprint": "f",
+                   "tags": {"group": k % 2}})
+    order = rng.sample(range(300), 300)
+    for size in (1, 1, 5, 1, 100, 2, 150, 40):  # 100 and 150: ranked all at once
+        for k in order[:size]:
+            status = "failed" if k % 7 == 6 else "complete"
+            metrics = {"proxy/naswot": float(rng.randint(0, 9)), "proxy/ntk_cond": float(rng.randint(0, 9))}
+            log.apply({"event": "result", "k": k, "status": status, "score": 0.0, "metrics": metrics})
+        order = order[size:]
+        for view, group in ((state, None), (state.where(group=0), 0), (state.where(group=1), 1),
+                            (SearchState(log, space, objective=combination), None)):
+            done = sorted(j for j, r in log.results.items()
+                          if r["status"] == "complete" and group in (None, log.asks[j]["tags"]["group"]))
+            expected = combination([log.results[j] for j in done])
+            assert [t.k for t in view.completed()] == done and [t.score for t in view.completed()] == expected
+            best = view.best()
+            if done:
+                assert best.k == done[int(np.argmax(expected))]
+            else:
+                assert best is None
+    assert state.where() is state
 
 
-def test_the_search_state_ranks_by_the_objective_and_recomputes_it_as_results_come_in():
+def test_a_rank_combination_ranks_missing_nan_and_infinite_values_last():
+    combination = RankCombination({"naswot": 1.0}, key="{}")
+    results = [{"metrics": {"naswot": v}} for v in (2.0, math.nan, None, math.inf, 1.0)] + [{"metrics": {}}]
+    assert combination(results) == pytest.approx([6 / 6, 2.5 / 6, 2.5 / 6, 2.5 / 6, 5 / 6, 2.5 / 6])
+
+
+def test_the_search_state_ranks_by_the_objective_as_results_come_in():
     log = TrialLog()
     state = SearchState(log, get_space("darts"), objective=RankCombination({"lga": 1.0}, key="{}"))
     space = get_space("darts")

@@ -5,10 +5,9 @@ Raw proxy values live on unrelated scales (a log-determinant, a condition number
 they are combined by rank: each proxy ranks the candidates (best = highest ``sign * value``), the ranks
 are turned into percentiles in (0, 1], and the score is their weighted mean. A candidate whose value is
 NaN ranks last for that proxy. Ranks are relative to the candidates given, so the score of one candidate
-moves as more are measured. A search ranks its complete trials by a :class:`RankCombination`, whose
-:class:`RankIndex` moves every rank as each result arrives (``SearchState.objective``): O(n) vectorised per
-result. Ranking all n again per proposal, with a Python object per trial, made the loop's cost per trial grow
-with the search (2.4 ms at 1,000 trials, 5.5 ms at 3,000; ``benchmarks/multitrial_throughput.py --relative``).
+moves as more are measured. A search ranks its complete trials by a :class:`RankCombination`: its
+:class:`RankIndex` moves every rank as each result comes in, O(n) vectorised, instead of ranking every trial
+again per question (``SearchState.objective``; docs/benchmarks.md, "Scored by a relative objective").
 """
 
 from __future__ import annotations
@@ -49,9 +48,13 @@ def rank_combination(values: Sequence[Mapping[str, float]], weights: Mapping[str
     """
     if not values:
         return []
-    signed = np.array([[signed_value(name, row.get(name, math.nan)) for name in weights] for row in values]).T
-    twice = np.stack([2 * rankdata(column, method="average") for column in signed])  # integers: exact in floats
-    return combined_scores(twice, np.array(list(weights.values()), dtype=float)).tolist()
+    signed = np.array([[signed_value(name, row.get(name, math.nan)) for row in values] for name in weights])
+    return combined_scores(twice_ranks(signed), np.array(list(weights.values()), dtype=float)).tolist()
+
+
+def twice_ranks(signed: np.ndarray) -> np.ndarray:
+    """Twice the average 1-based rank of each value in its row (proxies x candidates): integers."""
+    return (2 * rankdata(signed, method="average", axis=1)).astype(np.int64)
 
 
 def signed_value(name: str, value: float) -> float:
@@ -60,46 +63,60 @@ def signed_value(name: str, value: float) -> float:
     return signed if math.isfinite(signed) else -math.inf
 
 
-def combined_scores(twice_ranks: np.ndarray, weights: np.ndarray, n: int | None = None) -> np.ndarray:
-    """Scores from twice the average ranks (proxies x candidates; 1-based ranks, so integers) among ``n``
-    candidates (default: the columns): the weighted mean rank percentile. Summed proxy by proxy, element by
-    element, so a column alone gives the same number as among all of them."""
-    n = twice_ranks.shape[1] if n is None else n
-    total = np.zeros(twice_ranks.shape[1])
-    for weight, row in zip(weights, twice_ranks):
+def combined_scores(twice: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Scores from twice the average ranks (proxies x candidates, :func:`twice_ranks`): the weighted mean rank
+    percentile, summed proxy by proxy so that both ways of ranking give the same numbers to the bit."""
+    total = np.zeros(twice.shape[1])
+    for weight, row in zip(weights, twice):
         total += weight * row
-    return total / (2 * n * weights.sum())
+    return total / (2 * twice.shape[1] * weights.sum())
 
 
 class RankIndex:
     """Twice the average rank of each candidate's value per proxy among all candidates added so far, kept up to
-    date as candidates are added at any position (a search's complete trials, in order of k): the new one is
-    compared with the others, and the others' ranks move by what it changes, O(n) vectorised per candidate."""
+    date as candidates are added at any position (a search's complete trials, in order of k): a new one is
+    compared with the others once, which moves their ranks, O(n) vectorised. Many at once (a resumed search's
+    replay) are ranked together instead: one sort, where one by one would be O(n^2)."""
 
     def __init__(self, weights: Sequence[float]):
         self.weights = np.asarray(weights, dtype=float)
         self._values = np.empty((len(self.weights), 0))
         self._twice = np.empty((len(self.weights), 0), dtype=np.int64)
+        self._scores: np.ndarray | None = None  # of the current candidates; None: to compute
 
     def __len__(self) -> int:
         return self._values.shape[1]
 
+    def _column(self, signed: Sequence[float]) -> np.ndarray:
+        v = np.asarray(signed, dtype=float)
+        if v.shape != (len(self.weights),):
+            raise ValueError(f"{len(v)} values for a rank index of {len(self.weights)} proxies")
+        return np.where(np.isfinite(v), v, -np.inf)  # as signed_value: not finite ranks last
+
     def insert(self, position: int, signed: Sequence[float]) -> None:
-        """Add a candidate with these signed values (:func:`signed_value`, one per proxy) at ``position``."""
-        v = np.asarray(signed, dtype=float)[:, None]
+        """Add a candidate with these signed values (one per proxy, higher better) at ``position``."""
+        v = self._column(signed)[:, None]
         above, equal = self._values > v, self._values == v
         # its ranks L + 1 .. L + E among the L values below and the E equal ones, itself included: twice the mean
-        new = 2 * (self._values < v).sum(axis=1) + equal.sum(axis=1) + 2
+        new = 2 * (len(self) - above.sum(axis=1)) - equal.sum(axis=1) + 2
         self._twice += 2 * above + equal
         self._values = np.insert(self._values, position, v[:, 0], axis=1)
         self._twice = np.insert(self._twice, position, new, axis=1)
+        self._scores = None
+
+    def reset(self, columns: Sequence[Sequence[float]]) -> None:
+        """Replace the candidates by these (their signed values, in position order), ranked in one go."""
+        values = np.stack([self._column(c) for c in columns], axis=1) if len(columns) else self._values[:, :0]
+        self._values, self._twice, self._scores = values, twice_ranks(values), None
 
     def scores(self) -> np.ndarray:
-        return combined_scores(self._twice, self.weights)
+        """Every candidate's score, in position order (computed once per change)."""
+        if self._scores is None:
+            self._scores = combined_scores(self._twice, self.weights)
+        return self._scores
 
     def score(self, position: int) -> float:
-        """The score of the candidate at ``position`` (bitwise the same as in :meth:`scores`)."""
-        return float(combined_scores(self._twice[:, position:position + 1], self.weights, len(self))[0])
+        return float(self.scores()[position])
 
     def best(self) -> int | None:
         """The position of the highest score (the first among equals), None when empty."""
@@ -108,7 +125,7 @@ class RankIndex:
 
 class RankCombination:
     """:func:`rank_combination` as a search's relative objective: a result's proxy values are its
-    ``metrics[key.format(name)]``; :meth:`index` ranks results as they arrive."""
+    ``metrics[key.format(name)]``; :meth:`index` ranks results as they come in."""
 
     def __init__(self, weights: Mapping[str, float], key: str = "proxy/{}"):
         self.weights, self.key = dict(weights), key
@@ -121,6 +138,8 @@ class RankCombination:
         return RankIndex(list(self.weights.values()))
 
     def __call__(self, results: Sequence[Mapping]) -> list[float]:
-        """The scores of ``results`` ranked among themselves (all at once)."""
-        return rank_combination([{name: r.get("metrics", {}).get(self.key.format(name), math.nan)
-                                  for name in self.weights} for r in results], self.weights)
+        """The scores of ``results`` ranked among themselves, all at once (what the index must agree with)."""
+        if not results:
+            return []
+        return combined_scores(twice_ranks(np.array([self.signed(r) for r in results]).T),
+                               np.array(list(self.weights.values()), dtype=float)).tolist()

@@ -181,7 +181,6 @@ class TrialLog:
     asks: dict[int, dict] = field(default_factory=dict)
     results: dict[int, dict] = field(default_factory=dict)
     retries: dict[int, int] = field(default_factory=dict)  # k -> times a lost trial was sent again
-    version: int = 0  # events applied so far: what was derived from the log at an older version is stale
     ask_order: list[int] = field(default_factory=list)     # k of each ask, as asked (increasing)
     result_order: list[int] = field(default_factory=list)  # k of each result, as they came in
     total_seconds: float = 0.0                             # the evaluation cost of every result
@@ -196,7 +195,6 @@ class TrialLog:
         return log
 
     def apply(self, event: dict) -> None:
-        self.version += 1
         kind = event.get("event")
         if kind == "session":
             self.sessions.append(event)

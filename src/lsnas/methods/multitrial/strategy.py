@@ -122,6 +122,8 @@ class SearchState:
         """The trials whose tags include ``tags`` (a stage of a staged search), as a state of their own: what a
         strategy sees of that stage. A relative objective ranks them among themselves."""
         merged = {**self.tags, **tags}
+        if merged == self.tags:
+            return self  # the same trials: one state, one rank index
         try:
             key = tuple(sorted(merged.items()))
             if key not in self._views:
@@ -142,20 +144,28 @@ class SearchState:
                     self._digests.add(log.asks[k]["digest"])
             self._asks_read = len(log.ask_order)
         if self._results_read < len(log.result_order):
-            for k in log.result_order[self._results_read:]:
-                if k not in self._member:
-                    continue
-                self._finished += 1
-                result = log.results[k]
-                if result["status"] == "complete":
-                    position = bisect.bisect_left(self._complete, k)
-                    self._complete.insert(position, k)
-                    if self._ranks is not None:
-                        self._ranks.insert(position, self.objective.signed(result))
-                    best = log.results[self._best_k] if self._best_k is not None else None
-                    if best is None or (result.get("score"), -k) > (best.get("score"), -self._best_k):
-                        self._best_k = k
+            # a result is read once (the loop journals one per k; a second would not be seen)
+            self._take_results([k for k in log.result_order[self._results_read:] if k in self._member])
             self._results_read = len(log.result_order)
+
+    def _take_results(self, arrived: list[int]) -> None:
+        results = self.log.results
+        complete = [k for k in arrived if results[k]["status"] == "complete"]
+        if self._ranks is not None:  # the objective's values first: if one raises, nothing has changed yet
+            one_by_one = len(complete) <= max(64, len(self._complete) // 8)  # else (a replay) rank all at once
+            ranked = complete if one_by_one else sorted(self._complete + complete)
+            signed = [self.objective.signed(results[k]) for k in ranked]
+        self._finished += len(arrived)
+        for i, k in enumerate(complete):
+            position = bisect.bisect_left(self._complete, k)
+            self._complete.insert(position, k)
+            if self._ranks is not None and one_by_one:
+                self._ranks.insert(position, signed[i])
+            best = results[self._best_k] if self._best_k is not None else None
+            if best is None or (results[k].get("score"), -k) > (best.get("score"), -self._best_k):
+                self._best_k = k
+        if self._ranks is not None and not one_by_one:
+            self._ranks.reset(signed)
 
     def _keys(self) -> list[int]:
         self._sync()
@@ -171,7 +181,7 @@ class SearchState:
 
     def trial(self, k: int) -> Trial:
         ask, result = self.log.asks[k], self.log.results.get(k)
-        objective = self._relative_score(k) if self.objective else None
+        objective = self._relative_score(k) if self._ranks is not None else None
         cached = self._trials.get(k)
         if cached is None or cached.result is not result or cached.objective != objective:
             fresh = Trial(k, ask, result, objective)
@@ -211,7 +221,7 @@ class SearchState:
     def best(self) -> Trial | None:
         """The complete trial with the highest score (the earliest among equals)."""
         self._sync()
-        if self.objective:
+        if self._ranks is not None:
             position = self._ranks.best()
             return None if position is None else self.trial(self._complete[position])
         return None if self._best_k is None else self.trial(self._best_k)
