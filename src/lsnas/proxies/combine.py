@@ -97,7 +97,8 @@ class RankIndex:
         """Add a candidate with these signed values (one per proxy, higher better) at ``position``."""
         v = self._column(signed)[:, None]
         above, equal = self._values > v, self._values == v
-        # its ranks L + 1 .. L + E among the L values below and the E equal ones, itself included: twice the mean
+        # its ranks are L + 1 .. L + E, with L = n - above - equal values below it and E = equal + 1 (itself):
+        # twice their mean is 2L + E + 1
         new = 2 * (len(self) - above.sum(axis=1)) - equal.sum(axis=1) + 2
         self._twice += 2 * above + equal
         self._values = np.insert(self._values, position, v[:, 0], axis=1)
