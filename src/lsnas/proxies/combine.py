@@ -140,7 +140,5 @@ class RankCombination:
 
     def __call__(self, results: Sequence[Mapping]) -> list[float]:
         """The scores of ``results`` ranked among themselves, all at once (what the index must agree with)."""
-        if not results:
-            return []
-        return combined_scores(twice_ranks(np.array([self.signed(r) for r in results]).T),
-                               np.array(list(self.weights.values()), dtype=float)).tolist()
+        return rank_combination([{name: r.get("metrics", {}).get(self.key.format(name), math.nan)
+                                  for name in self.weights} for r in results], self.weights)
